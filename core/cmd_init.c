@@ -1,0 +1,454 @@
+/*
+ * `enrolld init`: a fresh, complete instance in one directory — local
+ * root CA, TLS server certificate issued through the local backend,
+ * SQLite store and a config file with every key written out.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "backends/backend.h"
+#include "core/cert.h"
+#include "core/cmd.h"
+#include "core/enroll.h"
+#include "core/log.h"
+#include "core/passwd.h"
+#include "core/store.h"
+
+#define MAX_LIST 32
+
+struct init_opts {
+	const char *dir;
+	const char *names[MAX_LIST];
+	size_t n_names;
+	const char *domains[MAX_LIST];
+	size_t n_domains;
+	int port;
+	const char *est_user;
+	enum key_kind ca_kind;
+	int ca_rsa_bits;
+	int force;
+};
+
+struct issued {
+	int called;
+	enum enroll_reason reason;
+	X509 *cert;
+};
+
+static int
+init_usage(void)
+{
+	fprintf(stderr, "usage: enrolld init --dir DIR [--name HOST]... "
+	    "[--port N] [--est-user USER:PASSWORD] [--allow-domain SUFFIX]... "
+	    "[--ca-key p256|p384|rsa2048|rsa3072|ed25519] [--force]\n");
+	return 2;
+}
+
+static int
+init_parse(int argc, char **argv, struct init_opts *o)
+{
+	static const struct option opts[] = {
+		{"dir", required_argument, NULL, 'd'},
+		{"name", required_argument, NULL, 'n'},
+		{"port", required_argument, NULL, 'p'},
+		{"est-user", required_argument, NULL, 'u'},
+		{"allow-domain", required_argument, NULL, 'a'},
+		{"ca-key", required_argument, NULL, 'k'},
+		{"force", no_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch, kind;
+	char *end;
+	long port;
+
+	memset(o, 0, sizeof(*o));
+	o->port = 8443;
+	o->ca_kind = KEY_P256;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			o->dir = optarg;
+			break;
+		case 'n':
+			if (o->n_names == MAX_LIST)
+				return -1;
+			o->names[o->n_names++] = optarg;
+			break;
+		case 'a':
+			if (o->n_domains == MAX_LIST)
+				return -1;
+			o->domains[o->n_domains++] = optarg;
+			break;
+		case 'p':
+			port = strtol(optarg, &end, 10);
+			if (*end != '\0' || port < 1 || port > 65535)
+				return -1;
+			o->port = (int)port;
+			break;
+		case 'u':
+			if (strchr(optarg, ':') == NULL || optarg[0] == ':')
+				return -1;
+			o->est_user = optarg;
+			break;
+		case 'k':
+			kind = cert_key_kind_parse(optarg, &o->ca_rsa_bits);
+			if (kind != KEY_P256 && kind != KEY_P384 &&
+			    kind != KEY_RSA && kind != KEY_ED25519)
+				return -1;
+			if (kind == KEY_RSA && o->ca_rsa_bits != 2048 &&
+			    o->ca_rsa_bits != 3072)
+				return -1;
+			o->ca_kind = (enum key_kind)kind;
+			break;
+		case 'f':
+			o->force = 1;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (optind != argc || o->dir == NULL)
+		return -1;
+	if (o->n_names == 0) {
+		o->names[o->n_names++] = "localhost";
+		o->names[o->n_names++] = "127.0.0.1";
+		o->names[o->n_names++] = "::1";
+	}
+	return 0;
+}
+
+static int
+is_ip(const char *s)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static int
+init_prepare_dir(const struct init_opts *o)
+{
+	static const char *const stale[] = {"enrolld.db", "enrolld.db-wal",
+		"enrolld.db-shm"};
+	char path[4096];
+	struct stat st;
+	size_t i;
+
+	if (stat(o->dir, &st) == 0) {
+		if (!o->force) {
+			fprintf(stderr, "enrolld: %s exists; refusing to touch "
+			    "it without --force\n", o->dir);
+			return -1;
+		}
+		/* A new CA makes the old certificates meaningless. */
+		for (i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", o->dir, stale[i]);
+			if (unlink(path) != 0 && errno != ENOENT)
+				return -1;
+		}
+		return 0;
+	}
+	if (mkdir(o->dir, 0755) != 0) {
+		fprintf(stderr, "enrolld: cannot create %s: %s\n", o->dir,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+init_issued(void *arg, enum enroll_reason reason, const char *detail,
+    X509 *cert)
+{
+	struct issued *out = arg;
+
+	out->called = 1;
+	out->reason = reason;
+	out->cert = cert;
+}
+
+/* A CSR for `key`, signed by it: the local backend certifies CSRs. */
+static X509_REQ *
+init_csr(EVP_PKEY *key, const char *cn)
+{
+	X509_REQ *csr;
+	X509_NAME *name;
+	int ok;
+
+	if ((csr = X509_REQ_new()) == NULL)
+		return NULL;
+	name = X509_REQ_get_subject_name(csr);
+	ok = X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0) == 1 &&
+	    X509_REQ_set_pubkey(csr, key) == 1 &&
+	    X509_REQ_sign(csr, key, EVP_sha256()) > 0;
+	if (!ok) {
+		X509_REQ_free(csr);
+		return NULL;
+	}
+	return csr;
+}
+
+/*
+ * Issue the TLS server certificate through the local backend, the same
+ * path every enrollment takes.  Returns the certificate or NULL.
+ */
+static X509 *
+init_server_cert(const struct init_opts *o, EVP_PKEY *key)
+{
+	static const int eku[] = {NID_server_auth};
+	const struct ca_backend *local = ca_backend_find("local");
+	struct issue_params params = {
+		.validity_days = 365, .backdate_seconds = 300,
+		.eku_nids = eku, .n_eku = 1, .subject_cn_only = 1,
+	};
+	struct issued out = {0, ENROLL_INTERNAL, NULL};
+	struct enroll_req *req = NULL;
+	json_t *conf = NULL;
+	void *priv = NULL;
+	char err[512];
+	size_t i;
+
+	if (local == NULL || (req = enroll_req_new(ENROLL_PROTO_CLI)) == NULL)
+		goto out;
+	conf = json_pack("{s:s, s:s, s:s}", "type", "local", "cert", "ca.pem",
+	    "key", "ca.key");
+	if (conf == NULL || local->init(conf, o->dir, &priv, err,
+	    sizeof(err)) == -1)
+		goto out;
+	if ((req->csr = init_csr(key, o->names[0])) == NULL)
+		goto out;
+	for (i = 0; i < o->n_names; i++)
+		if (enroll_req_add_ident(req, is_ip(o->names[i]) ? IDENT_IP :
+		    IDENT_DNS, o->names[i]) == -1)
+			goto out;
+	local->issue(priv, NULL, req, &params, init_issued, &out);
+out:
+	if (local != NULL)
+		local->free(priv);
+	json_decref(conf);
+	enroll_req_free(req);
+	return out.called && out.reason == ENROLL_OK ? out.cert : NULL;
+}
+
+static int
+init_ca(const struct init_opts *o, X509 **ca_out)
+{
+	EVP_PKEY *key = NULL;
+	X509 *ca = NULL;
+	char path[4096];
+	int rc = -1;
+
+	if ((key = cert_keygen(o->ca_kind, o->ca_rsa_bits)) == NULL ||
+	    (ca = cert_make_root_ca(key, "enrolld root CA", 3650)) == NULL)
+		goto out;
+	snprintf(path, sizeof(path), "%s/ca.key", o->dir);
+	if (cert_save_key(path, key, o->force) == -1)
+		goto out;
+	snprintf(path, sizeof(path), "%s/ca.pem", o->dir);
+	if (cert_save_pem(path, &ca, 1, o->force) == -1)
+		goto out;
+	*ca_out = ca;
+	ca = NULL;
+	rc = 0;
+out:
+	EVP_PKEY_free(key);
+	X509_free(ca);
+	return rc;
+}
+
+static int
+init_tls(const struct init_opts *o, X509 *ca)
+{
+	EVP_PKEY *key = NULL;
+	X509 *chain[2] = {NULL, ca};
+	char path[4096];
+	int rc = -1;
+
+	if ((key = cert_keygen(KEY_P256, 0)) == NULL ||
+	    (chain[0] = init_server_cert(o, key)) == NULL)
+		goto out;
+	snprintf(path, sizeof(path), "%s/server.key", o->dir);
+	if (cert_save_key(path, key, o->force) == -1)
+		goto out;
+	snprintf(path, sizeof(path), "%s/server.pem", o->dir);
+	if (cert_save_pem(path, chain, 2, o->force) == -1)
+		goto out;
+	rc = 0;
+out:
+	EVP_PKEY_free(key);
+	X509_free(chain[0]);
+	return rc;
+}
+
+static json_t *
+init_profile(const struct init_opts *o)
+{
+	json_t *suffixes = json_array();
+	size_t i;
+
+	for (i = 0; suffixes != NULL && i < o->n_domains; i++)
+		json_array_append_new(suffixes, json_string(o->domains[i]));
+	return json_pack("{s:s, s:i, s:i, s:[ssss], s:i, "
+	    "s:{s:o, s:b}, s:{s:[ss]}, s:i, s:b, s:b, s:[ss], s:s, s:[s], "
+	    "s:b}",
+	    "backend", "local", "validity_days", 90, "max_validity_days", 397,
+	    "key_types", "p256", "p384", "rsa", "ed25519",
+	    "rsa_min_bits", 2048,
+	    "dns", "allow_suffixes", suffixes, "allow_wildcards", 0,
+	    "ip", "allow", "127.0.0.0/8", "::1/128",
+	    "max_sans", 10, "allow_email", 0, "allow_uri", 0,
+	    "eku", "serverAuth", "clientAuth", "subject", "csr",
+	    "requesters", "*", "allow_anonymous", 0);
+}
+
+/* The loopback addresses this machine can listen on. */
+static json_t *
+init_listen(int port)
+{
+	struct sockaddr_in6 sin6;
+	json_t *list = json_array();
+	char addr[64];
+	int fd;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	json_array_append_new(list, json_string(addr));
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	if ((fd = socket(AF_INET6, SOCK_STREAM, 0)) >= 0) {
+		/* Port 0: only asks whether ::1 exists here. */
+		if (bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0) {
+			snprintf(addr, sizeof(addr), "[::1]:%d", port);
+			json_array_append_new(list, json_string(addr));
+		}
+		close(fd);
+	}
+	return list;
+}
+
+static char *
+random_password(void)
+{
+	unsigned char rnd[12];
+	char *hex;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return NULL;
+	hex = malloc(2 * sizeof(rnd) + 1);
+	for (size_t i = 0; hex != NULL && i < sizeof(rnd); i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	return hex;
+}
+
+static int
+init_config(const struct init_opts *o, const char *user, const char *pass)
+{
+	json_t *root = NULL, *profile;
+	char path[4096], *hash = NULL;
+	int rc = -1;
+
+	if ((hash = passwd_hash(pass, 0)) == NULL ||
+	    (profile = init_profile(o)) == NULL)
+		goto out;
+	root = json_pack("{s:o, s:i, s:{s:s, s:s}, "
+	    "s:{s:i, s:i, s:i, s:i}, s:{s:s, s:s}, s:{s:s}, "
+	    "s:{s:{s:s, s:s, s:s, s:i}}, s:{s:o}, "
+	    "s:{s:s, s:{}, s:[{s:s, s:s}], s:b, s:b, s:s}}",
+	    "listen", init_listen(o->port), "workers", 0,
+	    "tls", "cert", "server.pem", "key", "server.key",
+	    "limits", "max_header_bytes", 16384, "max_body_bytes", 1048576,
+	    "read_timeout_ms", 10000, "shutdown_timeout_ms", 30000,
+	    "store", "driver", "sqlite", "path", "enrolld.db",
+	    "log", "level", "info",
+	    "backends", "local", "type", "local", "cert", "ca.pem",
+	    "key", "ca.key", "crl_days", 7,
+	    "profiles", "default", profile,
+	    "est", "default_profile", "default", "labels",
+	    "users", "name", user, "password_hash", hash,
+	    "client_cert_auth", 1, "serverkeygen", 1,
+	    "realm", "enrolld EST");
+	if (root == NULL)
+		goto out;
+	snprintf(path, sizeof(path), "%s/enrolld.json", o->dir);
+	if (json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) !=
+	    0 || chmod(path, 0600) != 0)
+		goto out;
+	rc = 0;
+out:
+	json_decref(root);
+	free(hash);
+	return rc;
+}
+
+static int
+init_store(const struct init_opts *o)
+{
+	char path[4096];
+	struct store *st;
+
+	snprintf(path, sizeof(path), "%s/enrolld.db", o->dir);
+	if ((st = store_open("sqlite", path)) == NULL)
+		return -1;
+	store_close(st);
+	return 0;
+}
+
+int
+cmd_init(int argc, char **argv)
+{
+	struct init_opts o;
+	char *user = NULL, *pass = NULL, *colon;
+	X509 *ca = NULL;
+	int rc = 1;
+
+	if (init_parse(argc, argv, &o) == -1)
+		return init_usage();
+	if (init_prepare_dir(&o) == -1)
+		return 1;
+	if (o.est_user != NULL) {
+		if ((user = strdup(o.est_user)) == NULL)
+			goto out;
+		colon = strchr(user, ':');
+		*colon = '\0';
+		if ((pass = strdup(colon + 1)) == NULL)
+			goto out;
+	} else if ((user = strdup("est")) == NULL ||
+	    (pass = random_password()) == NULL)
+		goto out;
+	if (init_ca(&o, &ca) == -1 || init_tls(&o, ca) == -1 ||
+	    init_config(&o, user, pass) == -1 || init_store(&o) == -1) {
+		fprintf(stderr, "enrolld: init of %s failed\n", o.dir);
+		goto out;
+	}
+	printf("created %s: CA certificate %s/ca.pem, config %s/enrolld.json\n",
+	    o.dir, o.dir, o.dir);
+	printf("EST:  https://%s%s%s:%d/.well-known/est/\n",
+	    strchr(o.names[0], ':') ? "[" : "", o.names[0],
+	    strchr(o.names[0], ':') ? "]" : "", o.port);
+	printf("CRL:  https://%s%s%s:%d/crl\n",
+	    strchr(o.names[0], ':') ? "[" : "", o.names[0],
+	    strchr(o.names[0], ':') ? "]" : "", o.port);
+	printf("EST user: %s  password: %s\n", user, pass);
+	printf("run:  enrolld run --config %s/enrolld.json\n", o.dir);
+	rc = 0;
+out:
+	X509_free(ca);
+	free(user);
+	if (pass != NULL)
+		OPENSSL_cleanse(pass, strlen(pass));
+	free(pass);
+	return rc;
+}

@@ -1,0 +1,38 @@
+/*
+ * The HTTPS server: one libevent loop per worker thread, each accepting
+ * on its own SO_REUSEPORT socket per listen address, TLS through
+ * OpenSSL bufferevents, routing by path prefix to the protocol handlers.
+ */
+#ifndef ENROLLD_SERVER_H
+#define ENROLLD_SERVER_H
+
+#include <stddef.h>
+
+struct server;
+struct gateway;
+
+/*
+ * Build the server from the gateway's config ("listen", "workers", "tls",
+ * "limits"): TLS context, routes, and bound listening sockets.  NULL on
+ * error with a sentence in err.  Caller frees with server_free.
+ */
+struct server *server_new(struct gateway *gw, char *err, size_t errlen);
+
+/*
+ * Start the workers, print "listening on https://ADDR:PORT" per address,
+ * and serve until SIGTERM or SIGINT; then stop accepting, let in-flight
+ * requests finish (bounded by limits.shutdown_timeout_ms) and return 0.
+ * -1 when a worker could not start.
+ */
+int server_run(struct server *srv);
+
+void server_free(struct server *srv);
+
+/*
+ * Block SIGTERM, SIGINT and SIGPIPE in the calling thread and every
+ * thread it creates afterwards; server_run takes the first two with
+ * sigwait.  Call before any thread (the store writer) is started.
+ */
+void server_block_signals(void);
+
+#endif

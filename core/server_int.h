@@ -1,0 +1,58 @@
+/*
+ * Private to core/server.c and core/http.c: the worker layout and the
+ * entry points between the listener side and the request side.
+ */
+#ifndef ENROLLD_SERVER_INT_H
+#define ENROLLD_SERVER_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+struct gateway;
+struct proto_handler;
+struct store_conn;
+
+struct route {
+	const char *prefix;
+	size_t prefix_len;
+	const struct proto_handler *handler;
+	void *priv;
+};
+
+struct worker {
+	struct server *srv;
+	unsigned index;
+	pthread_t thread;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket **bound;
+	size_t n_bound;
+	struct store_conn *store;
+	struct event *drain_timer;
+	unsigned long inflight;	/* requests dispatched, not yet replied */
+	unsigned long served;
+	unsigned long next_id;
+	int draining;
+};
+
+/* Shared, read-only while workers run. */
+struct server_view {
+	struct gateway *gw;
+	const struct route *routes;
+	size_t n_routes;
+	unsigned id_prefix;	/* random, makes request ids unique per run */
+};
+
+/* The server's shared view (server.c). */
+const struct server_view *server_view(const struct server *srv);
+
+/* evhttp generic callback: wraps the request and dispatches it (http.c). */
+void http_dispatch(struct evhttp_request *evreq, void *worker);
+
+/* A reply was sent: the worker may finish draining (server.c). */
+void server_request_done(struct worker *w);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * EST enrollment operations (RFC 7030 §4.2 simpleenroll and
+ * simplereenroll, §4.4 serverkeygen): authenticate, read the base64
+ * PKCS#10 body (RFC 8951 §3.2), build the common request, hand it to
+ * the pipeline and render its outcome.  Each step is one function over
+ * struct est_call; each ends the request itself when it fails.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "core/cert.h"
+#include "core/csr.h"
+#include "core/encoding.h"
+#include "core/enroll.h"
+#include "core/gateway.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/store.h"
+#include "policy/policy.h"
+#include "protocols/est/est_int.h"
+
+/* One enrollment in flight; freed when its reply is sent. */
+struct est_call {
+	struct est *est;
+	const struct est_route *rt;
+	enum est_op op;
+	struct http_req *r;
+	struct enroll_job *job;     /* set while the pipeline runs */
+	char who[EST_USER_MAX + 1]; /* requester, "cert:<serial>" or user */
+	enum enroll_auth how;
+	X509 *peer; /* verified client cert, borrowed */
+};
+
+static const char *const op_names[] = {
+    [EST_OP_SIMPLEENROLL] = "simpleenroll",
+    [EST_OP_SIMPLEREENROLL] = "simplereenroll",
+    [EST_OP_SERVERKEYGEN] = "serverkeygen",
+};
+
+static void
+call_log(const struct est_call *c, int status, const char *what)
+{
+	char who[96];
+
+	log_sanitize(c->who, strlen(c->who), who, sizeof(who));
+	log_info("req=%s est op=%s label=%s requester=\"%s\" status=%d "
+	         "msg=\"%s\"",
+	    http_req_id(c->r), op_names[c->op],
+	    c->rt->label != NULL ? c->rt->label : "-",
+	    who[0] != '\0' ? who : "-", status, what);
+}
+
+/* Reply 401 with the Basic challenge (RFC 7030 §3.2.3) and end c. */
+static void
+reply_401(struct est_call *c, const char *why)
+{
+	char challenge[EST_REALM_MAX + 32];
+
+	call_log(c, 401, why);
+	snprintf(challenge, sizeof(challenge), "Basic realm=\"%s\"",
+	    c->est->cfg->realm);
+	http_reply_header(c->r, "WWW-Authenticate", challenge);
+	http_reply_text(c->r, 401, "%s", why);
+	free(c);
+}
+
+/*
+ * End c with the status of `reason` and the text body
+ * "enrollment denied: <code>: <detail>" (RFC 7030 §4.2.3).
+ */
+static void
+reply_reason(struct est_call *c, enum enroll_reason reason, const char *detail)
+{
+	char retry[16];
+	unsigned retry_after;
+	int status;
+
+	status = est_render_status(reason, &retry_after);
+	if (detail == NULL)
+		detail = "no detail";
+	call_log(c, status, enroll_reason_code(reason));
+	if (retry_after > 0) {
+		snprintf(retry, sizeof(retry), "%u", retry_after);
+		http_reply_header(c->r, "Retry-After", retry);
+	}
+	if (reason == ENROLL_PENDING)
+		http_reply_text(c->r, status, "enrollment pending: %s", detail);
+	else
+		http_reply_text(c->r, status, "enrollment denied: %s: %s",
+		    enroll_reason_code(reason), detail);
+	free(c);
+}
+
+/*
+ * RFC 7030 §3.3.2: a client certificate authenticates when it verifies
+ * to this route's CA and the store knows it, unrevoked.  ENROLL_OK, or
+ * UNAUTHORIZED / REVOKED / STORE_ERROR with a client-safe why.
+ */
+static enum enroll_reason
+cert_known(struct est_call *c, X509 *cert, char *why, size_t whysz)
+{
+	struct cert_record rec;
+	struct store_conn *sc;
+	char serial[41];
+	int found;
+
+	if (est_auth_cert_verify(c->rt->trust, cert, why, whysz) == -1)
+		return ENROLL_UNAUTHORIZED;
+	if (cert_serial_hex(cert, serial, sizeof(serial)) == -1 ||
+	    (sc = worker_store_conn(http_req_worker(c->r))) == NULL) {
+		snprintf(why, whysz, "certificate store unavailable");
+		return ENROLL_STORE_ERROR;
+	}
+	memset(&rec, 0, sizeof(rec));
+	if ((found = store_cert_get(sc, serial, &rec)) == -1) {
+		snprintf(why, whysz, "certificate store unavailable");
+		return ENROLL_STORE_ERROR;
+	}
+	if (found == 1) {
+		snprintf(
+		    why, whysz, "client certificate not issued by this CA");
+		return ENROLL_UNAUTHORIZED;
+	}
+	found = rec.status == CERT_STATUS_REVOKED;
+	cert_record_clear(&rec);
+	if (found) {
+		snprintf(why, whysz, "client certificate revoked");
+		return ENROLL_REVOKED;
+	}
+	snprintf(c->who, sizeof(c->who), "cert:%s", serial);
+	c->how = ENROLL_AUTH_TLS_CERT;
+	c->peer = cert;
+	return ENROLL_OK;
+}
+
+/* HTTP Basic (RFC 7617) against est.users.  0, or -1 when c ended. */
+static int
+auth_basic(struct est_call *c, const char *hdr)
+{
+	char user[EST_USER_MAX + 1], pass[EST_PASSWORD_MAX + 1];
+	int ok;
+
+	if (est_auth_parse_basic(hdr, user, sizeof(user), pass, sizeof(pass)) ==
+	    -1) {
+		reply_401(c, "malformed Basic credentials (RFC 7617 §2)");
+		return -1;
+	}
+	ok = est_auth_password(
+	    c->est->auth, c->est->cfg, user, pass, time(NULL));
+	OPENSSL_cleanse(pass, sizeof(pass));
+	/* Logged as the attempted name either way; never the password. */
+	snprintf(c->who, sizeof(c->who), "%s", user);
+	if (ok == -1) {
+		reply_reason(c, ENROLL_INTERNAL, "credential check failed");
+		return -1;
+	}
+	if (ok == 0) {
+		reply_401(c, "invalid user name or password");
+		return -1;
+	}
+	c->how = ENROLL_AUTH_PASSWORD;
+	return 0;
+}
+
+/*
+ * Who is asking.  simplereenroll needs the certificate being renewed
+ * (RFC 7030 §4.2.2), Basic alone does not do; the other operations take
+ * Basic or, when enabled, a client certificate of this CA.
+ */
+static int
+authenticate(struct est_call *c)
+{
+	const char *hdr = http_req_header(c->r, "Authorization");
+	X509 *peer = http_req_peer_cert(c->r);
+	enum enroll_reason reason;
+	char why[128];
+
+	if (c->op == EST_OP_SIMPLEREENROLL) {
+		if (peer == NULL) {
+			reply_401(c,
+			    "simplereenroll needs the TLS client "
+			    "certificate being renewed (RFC 7030 §4.2.2)");
+			return -1;
+		}
+		if ((reason = cert_known(c, peer, why, sizeof(why))) !=
+		    ENROLL_OK) {
+			reply_reason(c, reason, why);
+			return -1;
+		}
+		return 0;
+	}
+	if (hdr != NULL)
+		return auth_basic(c, hdr);
+	if (peer == NULL || !c->est->cfg->client_cert_auth) {
+		reply_401(c, "authentication required");
+		return -1;
+	}
+	if ((reason = cert_known(c, peer, why, sizeof(why))) == ENROLL_OK)
+		return 0;
+	if (reason == ENROLL_UNAUTHORIZED)
+		reply_401(c, why);
+	else
+		reply_reason(c, reason, why);
+	return -1;
+}
+
+/*
+ * The PKCS#10 body: Content-Type exactly application/pkcs10, base64
+ * with or without line breaks whatever Content-Transfer-Encoding says
+ * (RFC 8951 §3.2).  Caller frees; NULL when c ended.
+ */
+static X509_REQ *
+read_csr(struct est_call *c)
+{
+	const char *ct = http_req_header(c->r, "Content-Type");
+	const unsigned char *body;
+	unsigned char *der;
+	X509_REQ *csr;
+	size_t len, derlen;
+
+	if (ct == NULL || !http_media_type_is(ct, "application/pkcs10")) {
+		call_log(c, 415, "wrong Content-Type");
+		http_reply_text(c->r, 415,
+		    "Content-Type must be "
+		    "application/pkcs10 (RFC 7030 §4.2.1)");
+		free(c);
+		return NULL;
+	}
+	body = http_req_body(c->r, &len);
+	if (len == 0 ||
+	    (der = encoding_b64_decode((const char *)body, len, &derlen)) ==
+	        NULL) {
+		reply_reason(c, ENROLL_MALFORMED,
+		    "the request body is not "
+		    "base64 (RFC 8951 §3.2)");
+		return NULL;
+	}
+	csr = csr_from_der(der, derlen);
+	free(der);
+	if (csr == NULL)
+		reply_reason(c, ENROLL_MALFORMED,
+		    "the request body is not "
+		    "one DER PKCS#10 CertificationRequest (RFC 7030 §4.2.1)");
+	return csr;
+}
+
+/*
+ * The operation-specific parts of the request: the certificate renewed
+ * (subject and SANs must match, RFC 7030 §4.2.2) or the server-made key
+ * (§4.4).  0, or -1 when c ended (req is then the caller's to free).
+ */
+static int
+fill_op(struct est_call *c, struct enroll_req *req)
+{
+	enum key_kind kind;
+	char why[160];
+	int bits = 0, m;
+
+	if (c->op == EST_OP_SIMPLEREENROLL) {
+		if ((m = est_auth_renewal_match(
+		         req, c->peer, why, sizeof(why))) != 1) {
+			if (m == 0)
+				reply_reason(c, ENROLL_RENEWAL_MISMATCH, why);
+			else
+				reply_reason(c, ENROLL_INTERNAL,
+				    "could not compare with the certificate");
+			return -1;
+		}
+		X509_up_ref(c->peer);
+		req->renewal_of = c->peer;
+	} else if (c->op == EST_OP_SERVERKEYGEN) {
+		/* RSA generation blocks this loop for a moment; it is bounded
+		 * by the profile's preferred size and only authenticated
+		 * clients get here. */
+		kind = profile_preferred_key(c->rt->prof, &bits);
+		if ((req->server_key = cert_keygen(kind, bits)) == NULL) {
+			reply_reason(
+			    c, ENROLL_INTERNAL, "server key generation failed");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The request for the pipeline, taking csr.  NULL when c ended. */
+static struct enroll_req *
+build_req(struct est_call *c, X509_REQ *csr)
+{
+	struct enroll_req *req;
+	enum enroll_reason reason;
+
+	if ((req = enroll_req_new(ENROLL_PROTO_EST)) == NULL ||
+	    enroll_req_set_profile(req, profile_name(c->rt->prof)) == -1 ||
+	    enroll_req_set_requester(req, c->who, c->how) == -1) {
+		X509_REQ_free(csr);
+		reply_reason(c, ENROLL_INTERNAL, "out of memory");
+		goto fail;
+	}
+	if ((reason = enroll_req_take_csr(req, csr)) != ENROLL_OK) {
+		reply_reason(c, reason,
+		    "the CSR extensions could not be "
+		    "parsed (RFC 2986)");
+		goto fail;
+	}
+	if (fill_op(c, req) == -1)
+		goto fail;
+	return req;
+fail:
+	enroll_req_free(req);
+	return NULL;
+}
+
+/* RFC 7030 §4.2.3: only the issued certificate, base64 PKCS#7. */
+static void
+reply_cert(struct est_call *c, const struct enroll_result *res)
+{
+	char *body;
+	size_t len;
+
+	if ((body = est_render_certs_b64(res->cert, NULL, &len)) == NULL) {
+		reply_reason(c, ENROLL_INTERNAL,
+		    "could not encode the "
+		    "certificate");
+		return;
+	}
+	call_log(c, 200, res->serial != NULL ? res->serial : "issued");
+	http_reply_header(c->r, "Content-Transfer-Encoding", "base64");
+	http_reply(c->r, 200, "application/pkcs7-mime; smime-type=certs-only",
+	    body, len);
+	free(body);
+	free(c);
+}
+
+/* RFC 7030 §4.4.2: the key and the certificate, multipart/mixed. */
+static void
+reply_keygen(struct est_call *c, EVP_PKEY *key, const struct enroll_result *res)
+{
+	char ctype[96], *body;
+	size_t len = 0;
+
+	if (key == NULL ||
+	    (body = est_render_serverkeygen(
+	         key, res->cert, &len, ctype, sizeof(ctype))) == NULL) {
+		reply_reason(c, ENROLL_INTERNAL,
+		    "could not encode the key "
+		    "and certificate");
+		return;
+	}
+	call_log(c, 200, res->serial != NULL ? res->serial : "issued");
+	http_reply(c->r, 200, ctype, body, len);
+	/* The core copied it; this copy of the private key dies here. */
+	OPENSSL_cleanse(body, len);
+	free(body);
+	free(c);
+}
+
+static void
+est_done(struct enroll_req *req, const struct enroll_result *res, void *arg)
+{
+	struct est_call *c = arg;
+
+	c->job = NULL;
+	if (res->reason != ENROLL_OK)
+		reply_reason(c, res->reason, res->detail);
+	else if (res->cert == NULL)
+		reply_reason(c, ENROLL_INTERNAL, "no certificate issued");
+	else if (c->op == EST_OP_SERVERKEYGEN)
+		reply_keygen(c, req->server_key, res);
+	else
+		reply_cert(c, res);
+}
+
+/* The client left: the pipeline finishes (and stores) without us. */
+static void
+est_abort(struct http_req *r, void *arg)
+{
+	struct est_call *c = arg;
+
+	enroll_cancel(c->job);
+	c->job = NULL;
+	call_log(c, 499, "client went away");
+	http_reply_text(r, 503, "client went away");
+	free(c);
+}
+
+void
+est_enroll_handle(struct est *est, const struct est_route *rt, enum est_op op,
+    struct http_req *r)
+{
+	struct enroll_req *req;
+	struct enroll_job *job;
+	struct est_call *c;
+	X509_REQ *csr;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		http_reply_text(r, 500, "out of memory");
+		return;
+	}
+	c->est = est;
+	c->rt = rt;
+	c->op = op;
+	c->r = r;
+	if (authenticate(c) == -1)
+		return;
+	if ((csr = read_csr(c)) == NULL)
+		return;
+	if ((req = build_req(c, csr)) == NULL)
+		return;
+	/* done may run inside enroll_submit and free c: touch c again only
+	 * when a job handle came back. */
+	job = enroll_submit(est->gw, http_req_base(r), req, est_done, c);
+	if (job != NULL) {
+		c->job = job;
+		http_req_on_abort(r, est_abort, c);
+	}
+}

@@ -1,0 +1,14 @@
+/*
+ * The registry of front ends: the only place they are named.
+ */
+#include <stddef.h>
+
+#include "protocols/est/est.h"
+#include "protocols/protocol.h"
+#include "protocols/publish/publish.h"
+
+const struct proto_handler *const proto_handlers[] = {
+	&est_handler,
+	&publish_handler,
+	NULL,
+};
