@@ -19,12 +19,12 @@ struct event_base;
 
 /* What the policy lets the backend put in the certificate. */
 struct issue_params {
-	int validity_days;		/* > 0 */
-	int backdate_seconds;		/* notBefore = now - this */
-	const int *eku_nids;		/* NID_server_auth, NID_client_auth... */
+	int validity_days;    /* > 0 */
+	int backdate_seconds; /* notBefore = now - this */
+	const int *eku_nids;  /* NID_server_auth, NID_client_auth... */
 	size_t n_eku;
-	unsigned key_usage;		/* KU_* bits of openssl/x509v3.h; 0 = by key type */
-	int subject_cn_only;		/* 1: subject is CN only; 0: CSR subject */
+	unsigned key_usage; /* KU_* bits of openssl/x509v3.h; 0 = by key type */
+	int subject_cn_only; /* 1: subject is CN only; 0: CSR subject */
 };
 
 /*
@@ -32,11 +32,11 @@ struct issue_params {
  * callback takes it); NULL unless reason is ENROLL_OK.  `detail` is a
  * sentence safe to show a client, borrowed for the call.
  */
-typedef void ca_issue_done_fn(void *arg, enum enroll_reason reason,
-    const char *detail, X509 *cert);
+typedef void ca_issue_done_fn(
+    void *arg, enum enroll_reason reason, const char *detail, X509 *cert);
 
 struct ca_backend {
-	const char *name;	/* config "type" */
+	const char *name; /* config "type" */
 	/* MUST. Build an instance from its config object; relative paths are
 	 * under `basedir`.  On error write a sentence naming the key to
 	 * err and return -1. */

@@ -47,8 +47,8 @@ EVP_PKEY *cert_load_key(const char *path);
  */
 int cert_save_key(const char *path, EVP_PKEY *key, int overwrite);
 /* Write certificates as PEM (mode 0644), each block followed by a newline. 0/-1 */
-int cert_save_pem(const char *path, X509 *const *certs, size_t n,
-    int overwrite);
+int cert_save_pem(
+    const char *path, X509 *const *certs, size_t n, int overwrite);
 
 /* PEM text of one certificate; malloc'd NUL-terminated, caller frees. */
 char *cert_to_pem(X509 *cert);

@@ -48,7 +48,8 @@ struct issued {
 static int
 init_usage(void)
 {
-	fprintf(stderr, "usage: enrolld init --dir DIR [--name HOST]... "
+	fprintf(stderr,
+	    "usage: enrolld init --dir DIR [--name HOST]... "
 	    "[--port N] [--est-user USER:PASSWORD] [--allow-domain SUFFIX]... "
 	    "[--ca-key p256|p384|rsa2048|rsa3072|ed25519] [--force]\n");
 	return 2;
@@ -58,14 +59,14 @@ static int
 init_parse(int argc, char **argv, struct init_opts *o)
 {
 	static const struct option opts[] = {
-		{"dir", required_argument, NULL, 'd'},
-		{"name", required_argument, NULL, 'n'},
-		{"port", required_argument, NULL, 'p'},
-		{"est-user", required_argument, NULL, 'u'},
-		{"allow-domain", required_argument, NULL, 'a'},
-		{"ca-key", required_argument, NULL, 'k'},
-		{"force", no_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"est-user", required_argument, NULL, 'u'},
+	    {"allow-domain", required_argument, NULL, 'a'},
+	    {"ca-key", required_argument, NULL, 'k'},
+	    {"force", no_argument, NULL, 'f'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch, kind;
 	char *end;
@@ -140,16 +141,18 @@ is_ip(const char *s)
 static int
 init_prepare_dir(const struct init_opts *o)
 {
-	static const char *const stale[] = {"enrolld.db", "enrolld.db-wal",
-		"enrolld.db-shm"};
+	static const char *const stale[] = {
+	    "enrolld.db", "enrolld.db-wal", "enrolld.db-shm"};
 	char path[4096];
 	struct stat st;
 	size_t i;
 
 	if (stat(o->dir, &st) == 0) {
 		if (!o->force) {
-			fprintf(stderr, "enrolld: %s exists; refusing to touch "
-			    "it without --force\n", o->dir);
+			fprintf(stderr,
+			    "enrolld: %s exists; refusing to touch "
+			    "it without --force\n",
+			    o->dir);
 			return -1;
 		}
 		/* A new CA makes the old certificates meaningless. */
@@ -169,8 +172,8 @@ init_prepare_dir(const struct init_opts *o)
 }
 
 static void
-init_issued(void *arg, enum enroll_reason reason, const char *detail,
-    X509 *cert)
+init_issued(
+    void *arg, enum enroll_reason reason, const char *detail, X509 *cert)
 {
 	struct issued *out = arg;
 
@@ -191,7 +194,7 @@ init_csr(EVP_PKEY *key, const char *cn)
 		return NULL;
 	name = X509_REQ_get_subject_name(csr);
 	ok = X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	    (const unsigned char *)cn, -1, -1, 0) == 1 &&
+	         (const unsigned char *)cn, -1, -1, 0) == 1 &&
 	    X509_REQ_set_pubkey(csr, key) == 1 &&
 	    X509_REQ_sign(csr, key, EVP_sha256()) > 0;
 	if (!ok) {
@@ -211,8 +214,11 @@ init_server_cert(const struct init_opts *o, EVP_PKEY *key)
 	static const int eku[] = {NID_server_auth};
 	const struct ca_backend *local = ca_backend_find("local");
 	struct issue_params params = {
-		.validity_days = 365, .backdate_seconds = 300,
-		.eku_nids = eku, .n_eku = 1, .subject_cn_only = 1,
+	    .validity_days = 365,
+	    .backdate_seconds = 300,
+	    .eku_nids = eku,
+	    .n_eku = 1,
+	    .subject_cn_only = 1,
 	};
 	struct issued out = {0, ENROLL_INTERNAL, NULL};
 	struct enroll_req *req = NULL;
@@ -225,14 +231,15 @@ init_server_cert(const struct init_opts *o, EVP_PKEY *key)
 		goto out;
 	conf = json_pack("{s:s, s:s, s:s}", "type", "local", "cert", "ca.pem",
 	    "key", "ca.key");
-	if (conf == NULL || local->init(conf, o->dir, &priv, err,
-	    sizeof(err)) == -1)
+	if (conf == NULL ||
+	    local->init(conf, o->dir, &priv, err, sizeof(err)) == -1)
 		goto out;
 	if ((req->csr = init_csr(key, o->names[0])) == NULL)
 		goto out;
 	for (i = 0; i < o->n_names; i++)
-		if (enroll_req_add_ident(req, is_ip(o->names[i]) ? IDENT_IP :
-		    IDENT_DNS, o->names[i]) == -1)
+		if (enroll_req_add_ident(req,
+		        is_ip(o->names[i]) ? IDENT_IP : IDENT_DNS,
+		        o->names[i]) == -1)
 			goto out;
 	local->issue(priv, NULL, req, &params, init_issued, &out);
 out:
@@ -301,16 +308,15 @@ init_profile(const struct init_opts *o)
 
 	for (i = 0; suffixes != NULL && i < o->n_domains; i++)
 		json_array_append_new(suffixes, json_string(o->domains[i]));
-	return json_pack("{s:s, s:i, s:i, s:[ssss], s:i, "
+	return json_pack(
+	    "{s:s, s:i, s:i, s:[ssss], s:i, "
 	    "s:{s:o, s:b}, s:{s:[ss]}, s:i, s:b, s:b, s:[ss], s:s, s:[s], "
 	    "s:b}",
 	    "backend", "local", "validity_days", 90, "max_validity_days", 397,
-	    "key_types", "p256", "p384", "rsa", "ed25519",
-	    "rsa_min_bits", 2048,
-	    "dns", "allow_suffixes", suffixes, "allow_wildcards", 0,
-	    "ip", "allow", "127.0.0.0/8", "::1/128",
-	    "max_sans", 10, "allow_email", 0, "allow_uri", 0,
-	    "eku", "serverAuth", "clientAuth", "subject", "csr",
+	    "key_types", "p256", "p384", "rsa", "ed25519", "rsa_min_bits", 2048,
+	    "dns", "allow_suffixes", suffixes, "allow_wildcards", 0, "ip",
+	    "allow", "127.0.0.0/8", "::1/128", "max_sans", 10, "allow_email", 0,
+	    "allow_uri", 0, "eku", "serverAuth", "clientAuth", "subject", "csr",
 	    "requesters", "*", "allow_anonymous", 0);
 }
 
@@ -364,27 +370,24 @@ init_config(const struct init_opts *o, const char *user, const char *pass)
 	    (profile = init_profile(o)) == NULL)
 		goto out;
 	root = json_pack("{s:o, s:i, s:{s:s, s:s}, "
-	    "s:{s:i, s:i, s:i, s:i}, s:{s:s, s:s}, s:{s:s}, "
-	    "s:{s:{s:s, s:s, s:s, s:i}}, s:{s:o}, "
-	    "s:{s:s, s:{}, s:[{s:s, s:s}], s:b, s:b, s:s}}",
-	    "listen", init_listen(o->port), "workers", 0,
-	    "tls", "cert", "server.pem", "key", "server.key",
-	    "limits", "max_header_bytes", 16384, "max_body_bytes", 1048576,
-	    "read_timeout_ms", 10000, "shutdown_timeout_ms", 30000,
-	    "store", "driver", "sqlite", "path", "enrolld.db",
-	    "log", "level", "info",
-	    "backends", "local", "type", "local", "cert", "ca.pem",
-	    "key", "ca.key", "crl_days", 7,
-	    "profiles", "default", profile,
-	    "est", "default_profile", "default", "labels",
-	    "users", "name", user, "password_hash", hash,
-	    "client_cert_auth", 1, "serverkeygen", 1,
-	    "realm", "enrolld EST");
+	                 "s:{s:i, s:i, s:i, s:i}, s:{s:s, s:s}, s:{s:s}, "
+	                 "s:{s:{s:s, s:s, s:s, s:i}}, s:{s:o}, "
+	                 "s:{s:s, s:{}, s:[{s:s, s:s}], s:b, s:b, s:s}}",
+	    "listen", init_listen(o->port), "workers", 0, "tls", "cert",
+	    "server.pem", "key", "server.key", "limits", "max_header_bytes",
+	    16384, "max_body_bytes", 1048576, "read_timeout_ms", 10000,
+	    "shutdown_timeout_ms", 30000, "store", "driver", "sqlite", "path",
+	    "enrolld.db", "log", "level", "info", "backends", "local", "type",
+	    "local", "cert", "ca.pem", "key", "ca.key", "crl_days", 7,
+	    "profiles", "default", profile, "est", "default_profile", "default",
+	    "labels", "users", "name", user, "password_hash", hash,
+	    "client_cert_auth", 1, "serverkeygen", 1, "realm", "enrolld EST");
 	if (root == NULL)
 		goto out;
 	snprintf(path, sizeof(path), "%s/enrolld.json", o->dir);
 	if (json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) !=
-	    0 || chmod(path, 0600) != 0)
+	        0 ||
+	    chmod(path, 0600) != 0)
 		goto out;
 	rc = 0;
 out:

@@ -30,8 +30,8 @@ load_gateway(const char *path, int open_store)
 
 	if ((root = config_load(path, err, sizeof(err))) == NULL)
 		goto fail;
-	lvl = json_string_value(json_object_get(json_object_get(root, "log"),
-	    "level"));
+	lvl = json_string_value(
+	    json_object_get(json_object_get(root, "log"), "level"));
 	if (lvl != NULL && log_level_parse(lvl) >= 0)
 		log_set_level((enum log_level)log_level_parse(lvl));
 	if ((basedir = config_basedir(path)) == NULL) {
@@ -53,8 +53,8 @@ static const char *
 config_arg(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL;
 	int ch;
@@ -122,10 +122,10 @@ int
 cmd_revoke(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"serial", required_argument, NULL, 's'},
-		{"reason", required_argument, NULL, 'r'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"serial", required_argument, NULL, 's'},
+	    {"reason", required_argument, NULL, 'r'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *serial = NULL;
 	struct gateway *gw = NULL;
@@ -155,14 +155,15 @@ cmd_revoke(int argc, char **argv)
 		printf("revoked %s (reason %d)\n", serial, reason);
 		rc = 0;
 	} else if (r == 1)
-		fprintf(stderr, "enrolld: %s: no such valid certificate\n",
-		    serial);
+		fprintf(
+		    stderr, "enrolld: %s: no such valid certificate\n", serial);
 out:
 	store_conn_close(sc);
 	gateway_free(gw);
 	return rc;
 usage:
-	fprintf(stderr, "usage: enrolld revoke --config FILE --serial HEX "
+	fprintf(stderr,
+	    "usage: enrolld revoke --config FILE --serial HEX "
 	    "[--reason 0-10]\n");
 	return 2;
 }

@@ -15,53 +15,55 @@ enum key_kind_cfg { CFG_STRING, CFG_INT, CFG_BOOL, CFG_OBJECT, CFG_ARRAY };
 struct key_rule {
 	const char *name;
 	enum key_kind_cfg kind;
-	long min, max;		/* CFG_INT only */
+	long min, max; /* CFG_INT only */
 	int required;
 };
 
 static const struct key_rule top_rules[] = {
-	{"listen", CFG_ARRAY, 0, 0, 1},
-	{"workers", CFG_INT, 0, 256, 0},
-	{"tls", CFG_OBJECT, 0, 0, 1},
-	{"limits", CFG_OBJECT, 0, 0, 0},
-	{"store", CFG_OBJECT, 0, 0, 1},
-	{"log", CFG_OBJECT, 0, 0, 0},
-	{"backends", CFG_OBJECT, 0, 0, 1},
-	{"profiles", CFG_OBJECT, 0, 0, 1},
-	{"est", CFG_OBJECT, 0, 0, 0},
-	{"public_url", CFG_STRING, 0, 0, 0},
-	{NULL, 0, 0, 0, 0},
+    {"listen", CFG_ARRAY, 0, 0, 1},
+    {"workers", CFG_INT, 0, 256, 0},
+    {"tls", CFG_OBJECT, 0, 0, 1},
+    {"limits", CFG_OBJECT, 0, 0, 0},
+    {"store", CFG_OBJECT, 0, 0, 1},
+    {"log", CFG_OBJECT, 0, 0, 0},
+    {"backends", CFG_OBJECT, 0, 0, 1},
+    {"profiles", CFG_OBJECT, 0, 0, 1},
+    {"est", CFG_OBJECT, 0, 0, 0},
+    {"public_url", CFG_STRING, 0, 0, 0},
+    {NULL, 0, 0, 0, 0},
 };
 
 static const struct key_rule tls_rules[] = {
-	{"cert", CFG_STRING, 0, 0, 1},
-	{"key", CFG_STRING, 0, 0, 1},
-	{NULL, 0, 0, 0, 0},
+    {"cert", CFG_STRING, 0, 0, 1},
+    {"key", CFG_STRING, 0, 0, 1},
+    {NULL, 0, 0, 0, 0},
 };
 
 static const struct key_rule limits_rules[] = {
-	{"max_header_bytes", CFG_INT, 1024, 1048576, 0},
-	{"max_body_bytes", CFG_INT, 1024, 67108864, 0},
-	{"read_timeout_ms", CFG_INT, 100, 600000, 0},
-	{"shutdown_timeout_ms", CFG_INT, 0, 600000, 0},
-	{NULL, 0, 0, 0, 0},
+    {"max_header_bytes", CFG_INT, 1024, 1048576, 0},
+    {"max_body_bytes", CFG_INT, 1024, 67108864, 0},
+    {"read_timeout_ms", CFG_INT, 100, 600000, 0},
+    {"shutdown_timeout_ms", CFG_INT, 0, 600000, 0},
+    {NULL, 0, 0, 0, 0},
 };
 
 static const struct key_rule store_rules[] = {
-	{"driver", CFG_STRING, 0, 0, 1},
-	{"path", CFG_STRING, 0, 0, 1},
-	{NULL, 0, 0, 0, 0},
+    {"driver", CFG_STRING, 0, 0, 1},
+    {"path", CFG_STRING, 0, 0, 1},
+    {NULL, 0, 0, 0, 0},
 };
 
 static const struct key_rule log_rules[] = {
-	{"level", CFG_STRING, 0, 0, 0},
-	{NULL, 0, 0, 0, 0},
+    {"level", CFG_STRING, 0, 0, 0},
+    {NULL, 0, 0, 0, 0},
 };
 
 static const char *const kind_names[] = {
-	[CFG_STRING] = "a string", [CFG_INT] = "an integer",
-	[CFG_BOOL] = "true or false", [CFG_OBJECT] = "an object",
-	[CFG_ARRAY] = "an array",
+    [CFG_STRING] = "a string",
+    [CFG_INT] = "an integer",
+    [CFG_BOOL] = "true or false",
+    [CFG_OBJECT] = "an object",
+    [CFG_ARRAY] = "an array",
 };
 
 json_t *
@@ -77,8 +79,8 @@ config_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	if (!json_is_object(root)) {
-		snprintf(err, errlen, "%s: the top level must be an object",
-		    path);
+		snprintf(
+		    err, errlen, "%s: the top level must be an object", path);
 		json_decref(root);
 		return NULL;
 	}
@@ -106,14 +108,15 @@ kind_matches(const json_t *v, enum key_kind_cfg kind)
 /* Check `obj` (named `where`) against rules; unknown keys are errors so
  * that a typo never silently falls back to a default. */
 static int
-check_object(const json_t *obj, const char *where,
-    const struct key_rule *rules, char *err, size_t errlen)
+check_object(const json_t *obj, const char *where, const struct key_rule *rules,
+    char *err, size_t errlen)
 {
 	const struct key_rule *r;
 	const char *key;
 	const json_t *v;
 
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		for (r = rules; r->name != NULL; r++)
 			if (strcmp(r->name, key) == 0)
 				break;
@@ -137,8 +140,9 @@ check_object(const json_t *obj, const char *where,
 			    *where ? "." : "", r->name, kind_names[r->kind]);
 			return -1;
 		}
-		if (r->kind == CFG_INT && (json_integer_value(v) < r->min ||
-		    json_integer_value(v) > r->max)) {
+		if (r->kind == CFG_INT &&
+		    (json_integer_value(v) < r->min ||
+		        json_integer_value(v) > r->max)) {
 			snprintf(err, errlen,
 			    "%s%s%s: must be an integer from %ld to %ld", where,
 			    *where ? "." : "", r->name, r->min, r->max);
@@ -158,7 +162,8 @@ check_backends(const json_t *backends, char *err, size_t errlen)
 		snprintf(err, errlen, "backends: at least one is required");
 		return -1;
 	}
-	json_object_foreach((json_t *)backends, name, b) {
+	json_object_foreach((json_t *)backends, name, b)
+	{
 		if (!json_is_object(b) ||
 		    !json_is_string(json_object_get(b, "type"))) {
 			snprintf(err, errlen,
@@ -179,9 +184,9 @@ config_check_core(const json_t *root, char *err, size_t errlen)
 
 	if (check_object(root, "", top_rules, err, errlen) == -1 ||
 	    check_object(json_object_get(root, "tls"), "tls", tls_rules, err,
-	    errlen) == -1 ||
+	        errlen) == -1 ||
 	    check_object(json_object_get(root, "store"), "store", store_rules,
-	    err, errlen) == -1)
+	        err, errlen) == -1)
 		return -1;
 	if ((v = json_object_get(root, "limits")) != NULL &&
 	    check_object(v, "limits", limits_rules, err, errlen) == -1)
@@ -191,21 +196,25 @@ config_check_core(const json_t *root, char *err, size_t errlen)
 			return -1;
 		lvl = json_string_value(json_object_get(v, "level"));
 		if (lvl != NULL && log_level_parse(lvl) < 0) {
-			snprintf(err, errlen, "log.level: must be one of debug, "
+			snprintf(err, errlen,
+			    "log.level: must be one of debug, "
 			    "info, warn, error");
 			return -1;
 		}
 	}
-	if (strcmp(json_string_value(json_object_get(json_object_get(root,
-	    "store"), "driver")), "sqlite") != 0) {
-		snprintf(err, errlen, "store.driver: only \"sqlite\" is "
+	if (strcmp(json_string_value(json_object_get(
+	               json_object_get(root, "store"), "driver")),
+	        "sqlite") != 0) {
+		snprintf(err, errlen,
+		    "store.driver: only \"sqlite\" is "
 		    "available in this build");
 		return -1;
 	}
-	json_array_foreach(json_object_get(root, "listen"), i, v) {
+	json_array_foreach(json_object_get(root, "listen"), i, v)
+	{
 		if (!json_is_string(v)) {
-			snprintf(err, errlen, "listen[%zu]: must be a string",
-			    i);
+			snprintf(
+			    err, errlen, "listen[%zu]: must be a string", i);
 			return -1;
 		}
 	}

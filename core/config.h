@@ -34,7 +34,6 @@ char *config_basedir(const char *path);
  * Join `rel` to `basedir` unless it is absolute.  Writes to out; 0, or
  * -1 when it does not fit.
  */
-int config_path(const char *basedir, const char *rel, char *out,
-    size_t outsz);
+int config_path(const char *basedir, const char *rel, char *out, size_t outsz);
 
 #endif

@@ -15,15 +15,15 @@
  * or NULL on invalid input or allocation failure.  An input that decodes
  * to zero bytes returns NULL.
  */
-unsigned char *encoding_b64_decode(const char *in, size_t inlen,
-    size_t *outlen);
+unsigned char *encoding_b64_decode(
+    const char *in, size_t inlen, size_t *outlen);
 
 /*
  * Same for the URL-safe alphabet (RFC 4648 §5), no padding required.
  * Also accepts the standard alphabet ('+' and '/').
  */
-unsigned char *encoding_b64url_decode(const char *in, size_t inlen,
-    size_t *outlen);
+unsigned char *encoding_b64url_decode(
+    const char *in, size_t inlen, size_t *outlen);
 
 /*
  * Encode `len` bytes as standard base64 with padding.  When line_len is
@@ -32,8 +32,8 @@ unsigned char *encoding_b64url_decode(const char *in, size_t inlen,
  * its strlen in *outlen when outlen is not NULL; NULL on allocation
  * failure.
  */
-char *encoding_b64_encode(const unsigned char *in, size_t len,
-    size_t line_len, size_t *outlen);
+char *encoding_b64_encode(
+    const unsigned char *in, size_t len, size_t line_len, size_t *outlen);
 
 /* URL-safe base64 without padding; malloc'd, caller frees. */
 char *encoding_b64url_encode(const unsigned char *in, size_t len);

@@ -27,7 +27,7 @@ struct enroll_job {
 	X509 *cert;
 	char serial[41];
 	int cancelled;
-	int submitting;		/* inside enroll_submit: caller frees */
+	int submitting; /* inside enroll_submit: caller frees */
 	int finished;
 };
 
@@ -36,24 +36,24 @@ enroll_audit(const struct enroll_job *job, const char *event,
     enum enroll_reason reason, const char *detail)
 {
 	struct audit_record a = {
-		.at = time(NULL),
-		.request_id = job->req->id,
-		.proto = job->req->proto,
-		.profile = job->req->profile,
-		.requester = job->req->requester,
-		.subject = job->req->subject,
-		.event = event,
-		.reason = enroll_reason_code(reason),
-		.detail = detail,
-		.serial = job->serial[0] ? job->serial : NULL,
+	    .at = time(NULL),
+	    .request_id = job->req->id,
+	    .proto = job->req->proto,
+	    .profile = job->req->profile,
+	    .requester = job->req->requester,
+	    .subject = job->req->subject,
+	    .event = event,
+	    .reason = enroll_reason_code(reason),
+	    .detail = detail,
+	    .serial = job->serial[0] ? job->serial : NULL,
 	};
 	char clean[256];
 
 	log_info("req=%s event=%s reason=%s profile=%s detail=\"%s\"",
 	    job->req->id, event, a.reason,
 	    job->req->profile ? job->req->profile : "-",
-	    detail ? log_sanitize(detail, strlen(detail), clean,
-	    sizeof(clean)) : "");
+	    detail ? log_sanitize(detail, strlen(detail), clean, sizeof(clean))
+	           : "");
 	if (store_submit_audit(gateway_store(job->gw), &a) == -1)
 		log_error("req=%s msg=\"audit record lost\"", job->req->id);
 }
@@ -69,15 +69,15 @@ enroll_job_free(struct enroll_job *job)
 /* Hand the outcome to the protocol exactly once, then free the job
  * unless enroll_submit is still on the stack and will. */
 static void
-enroll_finish(struct enroll_job *job, enum enroll_reason reason,
-    const char *detail)
+enroll_finish(
+    struct enroll_job *job, enum enroll_reason reason, const char *detail)
 {
 	struct enroll_result res = {
-		.reason = reason,
-		.detail = detail,
-		.cert = reason == ENROLL_OK ? job->cert : NULL,
-		.chain = NULL,
-		.serial = reason == ENROLL_OK ? job->serial : NULL,
+	    .reason = reason,
+	    .detail = detail,
+	    .cert = reason == ENROLL_OK ? job->cert : NULL,
+	    .chain = NULL,
+	    .serial = reason == ENROLL_OK ? job->serial : NULL,
 	};
 
 	if (reason == ENROLL_OK && job->prof != NULL)
@@ -93,8 +93,10 @@ static char *
 enroll_sans_text(const struct enroll_req *req)
 {
 	static const char *const prefix[] = {
-		[IDENT_DNS] = "DNS:", [IDENT_IP] = "IP:",
-		[IDENT_EMAIL] = "email:", [IDENT_URI] = "URI:",
+	    [IDENT_DNS] = "DNS:",
+	    [IDENT_IP] = "IP:",
+	    [IDENT_EMAIL] = "email:",
+	    [IDENT_URI] = "URI:",
 	};
 	size_t i, len = 1;
 	char *s;
@@ -126,12 +128,12 @@ enroll_record(const struct enroll_job *job, struct cert_record *rec)
 	rec->proto = req->proto;
 	rec->status = CERT_STATUS_VALID;
 	rec->revoke_reason = -1;
-	if ((rec->subject = cert_name_text(X509_get_subject_name(
-	    job->cert))) == NULL ||
+	if ((rec->subject = cert_name_text(X509_get_subject_name(job->cert))) ==
+	        NULL ||
 	    (rec->sans = enroll_sans_text(req)) == NULL ||
 	    (rec->profile = strdup(req->profile)) == NULL ||
 	    (req->requester != NULL &&
-	    (rec->requester = strdup(req->requester)) == NULL) ||
+	        (rec->requester = strdup(req->requester)) == NULL) ||
 	    (rec->request_id = strdup(req->id)) == NULL ||
 	    (rec->pem = cert_to_pem(job->cert)) == NULL) {
 		cert_record_clear(rec);
@@ -157,8 +159,8 @@ enroll_stored(int rc, void *arg)
 
 /* Backend completion: store the certificate before anyone sees it. */
 static void
-enroll_issued(void *arg, enum enroll_reason reason, const char *detail,
-    X509 *cert)
+enroll_issued(
+    void *arg, enum enroll_reason reason, const char *detail, X509 *cert)
 {
 	struct enroll_job *job = arg;
 	struct cert_record *rec;
@@ -169,8 +171,8 @@ enroll_issued(void *arg, enum enroll_reason reason, const char *detail,
 		if (reason == ENROLL_OK)
 			reason = ENROLL_BACKEND_ERROR;
 		enroll_audit(job, "error", reason, detail);
-		enroll_finish(job, reason, detail ? detail :
-		    "the CA backend failed");
+		enroll_finish(
+		    job, reason, detail ? detail : "the CA backend failed");
 		return;
 	}
 	job->cert = cert;
@@ -194,7 +196,7 @@ enroll_issued(void *arg, enum enroll_reason reason, const char *detail,
 	log_info("req=%s event=issued serial=%s profile=%s", job->req->id,
 	    job->serial, job->req->profile);
 	if (store_submit_cert(gateway_store(job->gw), job->base, rec, &a,
-	    enroll_stored, job) == -1)
+	        enroll_stored, job) == -1)
 		enroll_finish(job, ENROLL_STORE_ERROR,
 		    "the certificate could not be stored durably");
 }
@@ -209,8 +211,8 @@ enroll_run(struct enroll_job *job)
 
 	job->prof = policy_profile(gateway_policy(job->gw), job->req->profile);
 	if (job->prof == NULL) {
-		enroll_audit(job, "deny", ENROLL_UNKNOWN_PROFILE,
-		    "no such profile");
+		enroll_audit(
+		    job, "deny", ENROLL_UNKNOWN_PROFILE, "no such profile");
 		enroll_finish(job, ENROLL_UNKNOWN_PROFILE, "no such profile");
 		return;
 	}
@@ -221,8 +223,8 @@ enroll_run(struct enroll_job *job)
 	}
 	enroll_audit(job, "allow", ENROLL_OK, d.detail);
 	if ((backend = gateway_backend(job->gw, job->prof, &priv)) == NULL) {
-		enroll_finish(job, ENROLL_BACKEND_ERROR,
-		    "the profile has no CA backend");
+		enroll_finish(
+		    job, ENROLL_BACKEND_ERROR, "the profile has no CA backend");
 		return;
 	}
 	policy_issue_params(job->prof, job->req, &params);
@@ -235,7 +237,8 @@ enroll_submit(struct gateway *gw, struct event_base *base,
 {
 	struct enroll_job *job;
 	struct enroll_result res = {
-		.reason = ENROLL_INTERNAL, .detail = "out of memory",
+	    .reason = ENROLL_INTERNAL,
+	    .detail = "out of memory",
 	};
 
 	if ((job = calloc(1, sizeof(*job))) == NULL) {

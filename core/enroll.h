@@ -17,15 +17,19 @@
 
 #include "core/cert.h"
 
-enum enroll_proto { ENROLL_PROTO_EST, ENROLL_PROTO_ACME, ENROLL_PROTO_SCEP,
-	ENROLL_PROTO_CLI };
+enum enroll_proto {
+	ENROLL_PROTO_EST,
+	ENROLL_PROTO_ACME,
+	ENROLL_PROTO_SCEP,
+	ENROLL_PROTO_CLI
+};
 
 /* How the requester was authenticated. */
 enum enroll_auth {
 	ENROLL_AUTH_NONE,
-	ENROLL_AUTH_PASSWORD,	 /* HTTP Basic, challenge password */
-	ENROLL_AUTH_TLS_CERT,	 /* TLS client certificate */
-	ENROLL_AUTH_ACCOUNT	 /* ACME account key */
+	ENROLL_AUTH_PASSWORD, /* HTTP Basic, challenge password */
+	ENROLL_AUTH_TLS_CERT, /* TLS client certificate */
+	ENROLL_AUTH_ACCOUNT   /* ACME account key */
 };
 
 /*
@@ -35,26 +39,26 @@ enum enroll_auth {
  */
 enum enroll_reason {
 	ENROLL_OK = 0,
-	ENROLL_PENDING,		/* waiting for approval or upstream */
-	ENROLL_MALFORMED,	/* request could not be parsed */
-	ENROLL_BAD_CSR,		/* CSR unusable (structure, extensions) */
-	ENROLL_BAD_SIGNATURE,	/* CSR self-signature does not verify */
-	ENROLL_BAD_KEY,		/* key type or size not allowed */
-	ENROLL_NAME_FORBIDDEN,	/* DNS name outside the allowed suffixes */
+	ENROLL_PENDING,        /* waiting for approval or upstream */
+	ENROLL_MALFORMED,      /* request could not be parsed */
+	ENROLL_BAD_CSR,        /* CSR unusable (structure, extensions) */
+	ENROLL_BAD_SIGNATURE,  /* CSR self-signature does not verify */
+	ENROLL_BAD_KEY,        /* key type or size not allowed */
+	ENROLL_NAME_FORBIDDEN, /* DNS name outside the allowed suffixes */
 	ENROLL_WILDCARD_FORBIDDEN,
 	ENROLL_IP_FORBIDDEN,
 	ENROLL_IDENT_UNSUPPORTED, /* email/URI where the profile has none */
 	ENROLL_TOO_MANY_NAMES,
-	ENROLL_NO_NAMES,	/* no identifier and no usable subject */
-	ENROLL_VALIDITY,	/* requested validity over the maximum */
-	ENROLL_UNAUTHORIZED,	/* requester may not use this profile */
+	ENROLL_NO_NAMES,     /* no identifier and no usable subject */
+	ENROLL_VALIDITY,     /* requested validity over the maximum */
+	ENROLL_UNAUTHORIZED, /* requester may not use this profile */
 	ENROLL_UNKNOWN_PROFILE,
 	ENROLL_RENEWAL_MISMATCH, /* re-enroll subject/SANs differ */
-	ENROLL_REVOKED,		/* certificate already revoked */
+	ENROLL_REVOKED,          /* certificate already revoked */
 	ENROLL_NOT_FOUND,
-	ENROLL_BACKEND_ERROR,	/* CA backend failed */
-	ENROLL_STORE_ERROR,	/* durable storage failed */
-	ENROLL_INTERNAL,	/* allocation failure, bug */
+	ENROLL_BACKEND_ERROR, /* CA backend failed */
+	ENROLL_STORE_ERROR,   /* durable storage failed */
+	ENROLL_INTERNAL,      /* allocation failure, bug */
 	ENROLL_SHUTTING_DOWN,
 	ENROLL_REASON_MAX
 };
@@ -68,36 +72,36 @@ enum ident_type { IDENT_DNS, IDENT_IP, IDENT_EMAIL, IDENT_URI };
 
 struct enroll_ident {
 	enum ident_type type;
-	char *value;		/* DNS lower-case; IP canonical text */
-	unsigned char ip[16];	/* IDENT_IP only: raw address */
-	size_t ip_len;		/* 4 or 16 for IDENT_IP, else 0 */
+	char *value;          /* DNS lower-case; IP canonical text */
+	unsigned char ip[16]; /* IDENT_IP only: raw address */
+	size_t ip_len;        /* 4 or 16 for IDENT_IP, else 0 */
 };
 
 struct enroll_req {
-	char id[20];		  /* request id, also in log lines */
+	char id[20]; /* request id, also in log lines */
 	enum enroll_proto proto;
-	char *profile;		  /* profile name, owned */
-	char *requester;	  /* authenticated identity or NULL, owned */
+	char *profile;   /* profile name, owned */
+	char *requester; /* authenticated identity or NULL, owned */
 	enum enroll_auth auth;
-	X509_REQ *csr;		  /* owned */
-	char *subject;		  /* CSR subject, RFC 2253, owned */
+	X509_REQ *csr;               /* owned */
+	char *subject;               /* CSR subject, RFC 2253, owned */
 	struct enroll_ident *idents; /* owned array */
 	size_t n_idents;
-	X509 *renewal_of;	  /* certificate being renewed, owned, or NULL */
-	int validity_days;	  /* requested; 0 = profile default */
-	EVP_PKEY *server_key;	  /* serverkeygen: key made by us, owned */
+	X509 *renewal_of;     /* certificate being renewed, owned, or NULL */
+	int validity_days;    /* requested; 0 = profile default */
+	EVP_PKEY *server_key; /* serverkeygen: key made by us, owned */
 };
 
 /* New empty request with a fresh random id.  NULL on allocation failure. */
 struct enroll_req *enroll_req_new(enum enroll_proto proto);
 void enroll_req_free(struct enroll_req *req);
 /* Append an identifier (value copied). 0 / -1. */
-int enroll_req_add_ident(struct enroll_req *req, enum ident_type type,
-    const char *value);
+int enroll_req_add_ident(
+    struct enroll_req *req, enum ident_type type, const char *value);
 /* Set owned string fields (copied; NULL clears). 0 / -1. */
 int enroll_req_set_profile(struct enroll_req *req, const char *profile);
-int enroll_req_set_requester(struct enroll_req *req, const char *who,
-    enum enroll_auth how);
+int enroll_req_set_requester(
+    struct enroll_req *req, const char *who, enum enroll_auth how);
 /*
  * Take ownership of `csr` (freed on failure too) and collect its
  * identifiers and subject.  Returns ENROLL_OK or ENROLL_BAD_CSR.
@@ -108,10 +112,10 @@ enum enroll_reason enroll_req_take_csr(struct enroll_req *req, X509_REQ *csr);
  * callback; take references (X509_up_ref) to keep anything. */
 struct enroll_result {
 	enum enroll_reason reason;
-	const char *detail;		/* one sentence, safe to show a client */
-	X509 *cert;			/* issued certificate or NULL */
-	STACK_OF(X509) *chain;		/* issuing CA chain, leaf excluded */
-	const char *serial;		/* hex serial of cert, or NULL */
+	const char *detail;    /* one sentence, safe to show a client */
+	X509 *cert;            /* issued certificate or NULL */
+	STACK_OF(X509) *chain; /* issuing CA chain, leaf excluded */
+	const char *serial;    /* hex serial of cert, or NULL */
 };
 
 struct enroll_job;
@@ -120,8 +124,8 @@ struct event_base;
 
 /* Called exactly once on the event loop of `base` given to enroll_submit,
  * unless the job was cancelled first. */
-typedef void enroll_done_fn(struct enroll_req *req,
-    const struct enroll_result *res, void *arg);
+typedef void enroll_done_fn(
+    struct enroll_req *req, const struct enroll_result *res, void *arg);
 
 /*
  * Run `req` through policy, backend and store.  Takes ownership of req

@@ -11,28 +11,28 @@
 #include "core/enroll.h"
 
 static const char *const reason_codes[ENROLL_REASON_MAX] = {
-	[ENROLL_OK] = "ok",
-	[ENROLL_PENDING] = "pending",
-	[ENROLL_MALFORMED] = "malformed",
-	[ENROLL_BAD_CSR] = "badCSR",
-	[ENROLL_BAD_SIGNATURE] = "badSignature",
-	[ENROLL_BAD_KEY] = "badKey",
-	[ENROLL_NAME_FORBIDDEN] = "nameForbidden",
-	[ENROLL_WILDCARD_FORBIDDEN] = "wildcardForbidden",
-	[ENROLL_IP_FORBIDDEN] = "ipForbidden",
-	[ENROLL_IDENT_UNSUPPORTED] = "identifierUnsupported",
-	[ENROLL_TOO_MANY_NAMES] = "tooManyNames",
-	[ENROLL_NO_NAMES] = "noNames",
-	[ENROLL_VALIDITY] = "validityTooLong",
-	[ENROLL_UNAUTHORIZED] = "unauthorized",
-	[ENROLL_UNKNOWN_PROFILE] = "unknownProfile",
-	[ENROLL_RENEWAL_MISMATCH] = "renewalMismatch",
-	[ENROLL_REVOKED] = "revoked",
-	[ENROLL_NOT_FOUND] = "notFound",
-	[ENROLL_BACKEND_ERROR] = "backendError",
-	[ENROLL_STORE_ERROR] = "storeError",
-	[ENROLL_INTERNAL] = "internalError",
-	[ENROLL_SHUTTING_DOWN] = "shuttingDown",
+    [ENROLL_OK] = "ok",
+    [ENROLL_PENDING] = "pending",
+    [ENROLL_MALFORMED] = "malformed",
+    [ENROLL_BAD_CSR] = "badCSR",
+    [ENROLL_BAD_SIGNATURE] = "badSignature",
+    [ENROLL_BAD_KEY] = "badKey",
+    [ENROLL_NAME_FORBIDDEN] = "nameForbidden",
+    [ENROLL_WILDCARD_FORBIDDEN] = "wildcardForbidden",
+    [ENROLL_IP_FORBIDDEN] = "ipForbidden",
+    [ENROLL_IDENT_UNSUPPORTED] = "identifierUnsupported",
+    [ENROLL_TOO_MANY_NAMES] = "tooManyNames",
+    [ENROLL_NO_NAMES] = "noNames",
+    [ENROLL_VALIDITY] = "validityTooLong",
+    [ENROLL_UNAUTHORIZED] = "unauthorized",
+    [ENROLL_UNKNOWN_PROFILE] = "unknownProfile",
+    [ENROLL_RENEWAL_MISMATCH] = "renewalMismatch",
+    [ENROLL_REVOKED] = "revoked",
+    [ENROLL_NOT_FOUND] = "notFound",
+    [ENROLL_BACKEND_ERROR] = "backendError",
+    [ENROLL_STORE_ERROR] = "storeError",
+    [ENROLL_INTERNAL] = "internalError",
+    [ENROLL_SHUTTING_DOWN] = "shuttingDown",
 };
 
 const char *
@@ -102,8 +102,8 @@ enroll_req_free(struct enroll_req *req)
 }
 
 int
-enroll_req_add_ident(struct enroll_req *req, enum ident_type type,
-    const char *value)
+enroll_req_add_ident(
+    struct enroll_req *req, enum ident_type type, const char *value)
 {
 	struct enroll_ident *grown, *id;
 
@@ -149,8 +149,8 @@ enroll_req_set_profile(struct enroll_req *req, const char *profile)
 }
 
 int
-enroll_req_set_requester(struct enroll_req *req, const char *who,
-    enum enroll_auth how)
+enroll_req_set_requester(
+    struct enroll_req *req, const char *who, enum enroll_auth how)
 {
 	if (replace_string(&req->requester, who) == -1)
 		return -1;

@@ -72,11 +72,11 @@ gateway_find_backend(const struct gateway *gw, const char *name)
 }
 
 const struct ca_backend *
-gateway_backend(const struct gateway *gw, const struct profile *prof,
-    void **priv)
+gateway_backend(
+    const struct gateway *gw, const struct profile *prof, void **priv)
 {
-	struct backend_inst *b = gateway_find_backend(gw,
-	    profile_backend(prof));
+	struct backend_inst *b =
+	    gateway_find_backend(gw, profile_backend(prof));
 
 	if (b == NULL)
 		return NULL;
@@ -144,8 +144,8 @@ unsigned char *
 gateway_crl(struct gateway *gw, struct store_conn *sc,
     const struct profile *prof, size_t *len)
 {
-	struct backend_inst *b = gateway_find_backend(gw,
-	    profile_backend(prof));
+	struct backend_inst *b =
+	    gateway_find_backend(gw, profile_backend(prof));
 	unsigned char *copy = NULL;
 
 	if (b == NULL || b->ops->crl == NULL)
@@ -166,8 +166,8 @@ gateway_crl(struct gateway *gw, struct store_conn *sc,
 void
 gateway_crl_invalidate(struct gateway *gw, const struct profile *prof)
 {
-	struct backend_inst *b = gateway_find_backend(gw,
-	    profile_backend(prof));
+	struct backend_inst *b =
+	    gateway_find_backend(gw, profile_backend(prof));
 
 	if (b == NULL)
 		return;
@@ -187,14 +187,17 @@ gateway_init_backends(struct gateway *gw, char *err, size_t errlen)
 	if ((gw->backends = calloc(gw->n_backends, sizeof(*gw->backends))) ==
 	    NULL)
 		return -1;
-	json_object_foreach((json_t *)conf, name, b) {
+	json_object_foreach((json_t *)conf, name, b)
+	{
 		struct backend_inst *bi = &gw->backends[i];
-		const char *type = json_string_value(json_object_get(b,
-		    "type"));
+		const char *type =
+		    json_string_value(json_object_get(b, "type"));
 
 		if ((bi->ops = ca_backend_find(type)) == NULL) {
-			snprintf(err, errlen, "backends.%s.type: unknown "
-			    "backend \"%s\"", name, type);
+			snprintf(err, errlen,
+			    "backends.%s.type: unknown "
+			    "backend \"%s\"",
+			    name, type);
 			return -1;
 		}
 		if ((bi->name = strdup(name)) == NULL)
@@ -216,9 +219,10 @@ gateway_check_profiles(struct gateway *gw, char *err, size_t errlen)
 		const struct profile *p = policy_profile_at(gw->policy, i);
 
 		if (gateway_find_backend(gw, profile_backend(p)) == NULL) {
-			snprintf(err, errlen, "profiles.%s.backend: no backend "
-			    "named \"%s\" in backends", profile_name(p),
-			    profile_backend(p));
+			snprintf(err, errlen,
+			    "profiles.%s.backend: no backend "
+			    "named \"%s\" in backends",
+			    profile_name(p), profile_backend(p));
 			return -1;
 		}
 	}
@@ -231,15 +235,16 @@ gateway_check_protocols(const struct gateway *gw, char *err, size_t errlen)
 	const struct proto_handler *const *h;
 
 	for (h = proto_handlers; *h != NULL; h++)
-		if ((*h)->check != NULL && (*h)->check(json_object_get(gw->root,
-		    (*h)->name), err, errlen) == -1)
+		if ((*h)->check != NULL &&
+		    (*h)->check(json_object_get(gw->root, (*h)->name), err,
+		        errlen) == -1)
 			return -1;
 	return 0;
 }
 
 struct gateway *
-gateway_new(json_t *root, const char *basedir, int open_store, char *err,
-    size_t errlen)
+gateway_new(
+    json_t *root, const char *basedir, int open_store, char *err, size_t errlen)
 {
 	struct gateway *gw;
 	char dsn[4096];
@@ -254,8 +259,8 @@ gateway_new(json_t *root, const char *basedir, int open_store, char *err,
 		goto fail;
 	if (config_check_core(root, err, errlen) == -1)
 		goto fail;
-	if ((gw->policy = policy_new(json_object_get(root, "profiles"), err,
-	    errlen)) == NULL)
+	if ((gw->policy = policy_new(
+	         json_object_get(root, "profiles"), err, errlen)) == NULL)
 		goto fail;
 	if (gateway_init_backends(gw, err, errlen) == -1 ||
 	    gateway_check_profiles(gw, err, errlen) == -1 ||
@@ -263,11 +268,15 @@ gateway_new(json_t *root, const char *basedir, int open_store, char *err,
 		goto fail;
 	if (!open_store)
 		return gw;
-	if (config_path(basedir, json_string_value(json_object_get(
-	    json_object_get(root, "store"), "path")), dsn, sizeof(dsn)) == -1)
+	if (config_path(basedir,
+	        json_string_value(
+	            json_object_get(json_object_get(root, "store"), "path")),
+	        dsn, sizeof(dsn)) == -1)
 		goto fail;
-	if ((gw->store = store_open(json_string_value(json_object_get(
-	    json_object_get(root, "store"), "driver")), dsn)) == NULL) {
+	if ((gw->store = store_open(
+	         json_string_value(
+	             json_object_get(json_object_get(root, "store"), "driver")),
+	         dsn)) == NULL) {
 		snprintf(err, errlen, "store.path: cannot open %s", dsn);
 		goto fail;
 	}

@@ -26,12 +26,12 @@ struct store *gateway_store(const struct gateway *gw);
 
 /* The backend instance that serves a profile; *priv gets its state.
  * NULL when the profile names no configured backend. */
-const struct ca_backend *gateway_backend(const struct gateway *gw,
-    const struct profile *prof, void **priv);
+const struct ca_backend *gateway_backend(
+    const struct gateway *gw, const struct profile *prof, void **priv);
 
 /* The issuing chain for a profile (issuer first), borrowed; NULL on error. */
-STACK_OF(X509) *gateway_ca_chain(const struct gateway *gw,
-    const struct profile *prof);
+STACK_OF(X509) *gateway_ca_chain(
+    const struct gateway *gw, const struct profile *prof);
 
 /* The calling worker's store connection, for reads. */
 struct store_conn *worker_store_conn(struct worker *w);
@@ -54,8 +54,8 @@ void gateway_crl_invalidate(struct gateway *gw, const struct profile *prof);
  * policy, backends and protocol sections are still fully checked.
  * NULL with a sentence naming the key in err.
  */
-struct gateway *gateway_new(json_t *root, const char *basedir,
-    int open_store, char *err, size_t errlen);
+struct gateway *gateway_new(json_t *root, const char *basedir, int open_store,
+    char *err, size_t errlen);
 void gateway_free(struct gateway *gw);
 
 #endif

@@ -26,8 +26,8 @@ struct http_req {
 	struct worker *w;
 	char id[24];
 	struct timespec start;
-	char *path;		/* decoded, without query */
-	char *query;		/* raw, or NULL */
+	char *path;  /* decoded, without query */
+	char *query; /* raw, or NULL */
 	const unsigned char *body;
 	size_t body_len;
 	http_abort_fn *abort_fn;
@@ -87,8 +87,8 @@ http_req_query(const struct http_req *r)
 const char *
 http_req_header(const struct http_req *r, const char *name)
 {
-	return evhttp_find_header(evhttp_request_get_input_headers(r->ev),
-	    name);
+	return evhttp_find_header(
+	    evhttp_request_get_input_headers(r->ev), name);
 }
 
 const unsigned char *
@@ -154,8 +154,10 @@ http_req_gateway(const struct http_req *r)
 int
 http_reply_header(struct http_req *r, const char *name, const char *value)
 {
-	return evhttp_add_header(evhttp_request_get_output_headers(r->ev),
-	    name, value) == 0 ? 0 : -1;
+	return evhttp_add_header(
+	           evhttp_request_get_output_headers(r->ev), name, value) == 0
+	    ? 0
+	    : -1;
 }
 
 static void
@@ -177,7 +179,8 @@ http_log_reply(const struct http_req *r, int status)
 	if ((evcon = evhttp_request_get_connection(r->ev)) != NULL)
 		evhttp_connection_get_peer(evcon, (char **)&host, &port);
 	log_info("req=%s peer=%s method=%s path=\"%s\" status=%d "
-	    "latency_ms=%.3f%s", r->id, host, http_req_method(r),
+	         "latency_ms=%.3f%s",
+	    r->id, host, http_req_method(r),
 	    log_sanitize(r->path, strlen(r->path), clean, sizeof(clean)),
 	    status, elapsed_ms(&r->start), r->aborted ? " aborted=1" : "");
 }

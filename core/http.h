@@ -41,8 +41,7 @@ struct event_base *http_req_base(const struct http_req *r);
 struct gateway *http_req_gateway(const struct http_req *r);
 
 /* Add a response header before replying (copied).  0 / -1. */
-int http_reply_header(struct http_req *r, const char *name,
-    const char *value);
+int http_reply_header(struct http_req *r, const char *name, const char *value);
 /* Send the reply and end the request.  `body` is copied. */
 void http_reply(struct http_req *r, int status, const char *content_type,
     const void *body, size_t len);

@@ -113,8 +113,9 @@ log_sanitize(const char *in, size_t len, char *out, size_t outsz)
 	for (i = 0; i < len && i < outsz - 1; i++) {
 		unsigned char c = (unsigned char)in[i];
 
-		out[i] = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ?
-		    '?' : (char)c;
+		out[i] = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+		    ? '?'
+		    : (char)c;
 	}
 	out[i] = '\0';
 	return out;

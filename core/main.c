@@ -11,15 +11,18 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *usage;
 } commands[] = {
-	{"init", cmd_init, "init --dir DIR [--name HOST]... [--port N] "
-	    "[--est-user USER:PASSWORD] [--allow-domain SUFFIX]... "
-	    "[--ca-key p256|p384|rsa2048|rsa3072|ed25519] [--force]"},
-	{"run", cmd_run, "run --config FILE"},
-	{"check-config", cmd_check_config, "check-config FILE"},
-	{"revoke", cmd_revoke, "revoke --config FILE --serial HEX "
-	    "[--reason N]"},
-	{"hash-password", cmd_hash_password, "hash-password  (reads the "
-	    "password from standard input)"},
+    {"init", cmd_init,
+        "init --dir DIR [--name HOST]... [--port N] "
+        "[--est-user USER:PASSWORD] [--allow-domain SUFFIX]... "
+        "[--ca-key p256|p384|rsa2048|rsa3072|ed25519] [--force]"},
+    {"run", cmd_run, "run --config FILE"},
+    {"check-config", cmd_check_config, "check-config FILE"},
+    {"revoke", cmd_revoke,
+        "revoke --config FILE --serial HEX "
+        "[--reason N]"},
+    {"hash-password", cmd_hash_password,
+        "hash-password  (reads the "
+        "password from standard input)"},
 };
 
 static int

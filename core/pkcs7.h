@@ -15,8 +15,8 @@
  * Returns a malloc'd buffer (caller frees with OPENSSL_free) and *len,
  * or NULL on error.
  */
-unsigned char *pkcs7_certs_only_der(X509 *first, STACK_OF(X509) *rest,
-    size_t *len);
+unsigned char *pkcs7_certs_only_der(
+    X509 *first, STACK_OF(X509) *rest, size_t *len);
 
 /*
  * Parse a certs-only SignedData (exact consumption) and return its

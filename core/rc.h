@@ -7,9 +7,9 @@
 #define ENROLLD_RC_H
 
 enum rc {
-	RC_OK = 0,	/* done, result available */
-	RC_ERROR = -1,	/* failed; a reason has been recorded */
-	RC_AGAIN = -2,	/* in progress; a callback resumes the caller */
+	RC_OK = 0,       /* done, result available */
+	RC_ERROR = -1,   /* failed; a reason has been recorded */
+	RC_AGAIN = -2,   /* in progress; a callback resumes the caller */
 	RC_DECLINED = -3 /* not mine; never an error */
 };
 

@@ -36,7 +36,7 @@
 struct listen_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	char text[80];		/* "127.0.0.1:8443" or "[::1]:8443" */
+	char text[80]; /* "127.0.0.1:8443" or "[::1]:8443" */
 };
 
 struct server {
@@ -85,8 +85,8 @@ ms_to_tv(long ms, struct timeval *tv)
  * addresses only: resolving names would block and hide mistakes.
  */
 static int
-parse_listen(const char *spec, struct listen_addr *out, char *err,
-    size_t errlen)
+parse_listen(
+    const char *spec, struct listen_addr *out, char *err, size_t errlen)
 {
 	char host[64];
 	const char *colon, *h = spec;
@@ -123,8 +123,8 @@ bad:
 }
 
 static int
-server_parse_listen(struct server *srv, const json_t *conf, char *err,
-    size_t errlen)
+server_parse_listen(
+    struct server *srv, const json_t *conf, char *err, size_t errlen)
 {
 	const json_t *list = json_object_get(conf, "listen"), *v;
 	size_t i;
@@ -136,13 +136,15 @@ server_parse_listen(struct server *srv, const json_t *conf, char *err,
 	srv->n_addrs = json_array_size(list);
 	if ((srv->addrs = calloc(srv->n_addrs, sizeof(*srv->addrs))) == NULL)
 		return -1;
-	json_array_foreach(list, i, v) {
+	json_array_foreach(list, i, v)
+	{
 		if (!json_is_string(v)) {
-			snprintf(err, errlen, "listen[%zu]: must be a string", i);
+			snprintf(
+			    err, errlen, "listen[%zu]: must be a string", i);
 			return -1;
 		}
 		if (parse_listen(json_string_value(v), &srv->addrs[i], err,
-		    errlen) == -1)
+		        errlen) == -1)
 			return -1;
 	}
 	return 0;
@@ -160,8 +162,8 @@ accept_any_client_cert(int preverify_ok, X509_STORE_CTX *ctx)
 }
 
 static SSL_CTX *
-server_tls_context(const struct gateway *gw, const json_t *tls, char *err,
-    size_t errlen)
+server_tls_context(
+    const struct gateway *gw, const json_t *tls, char *err, size_t errlen)
 {
 	const char *cert = json_string_value(json_object_get(tls, "cert"));
 	const char *key = json_string_value(json_object_get(tls, "key"));
@@ -182,8 +184,9 @@ server_tls_context(const struct gateway *gw, const json_t *tls, char *err,
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1)
 		goto fail;
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	        SSL_OP_NO_COMPRESSION);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cpath) != 1) {
 		snprintf(err, errlen, "tls.cert: cannot load %s", cpath);
 		goto fail_logged;
@@ -196,8 +199,8 @@ server_tls_context(const struct gateway *gw, const json_t *tls, char *err,
 		goto fail_logged;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_client_cert);
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"enrolld",
-	    7);
+	SSL_CTX_set_session_id_context(
+	    ctx, (const unsigned char *)"enrolld", 7);
 	return ctx;
 fail:
 	snprintf(err, errlen, "tls: cannot create the TLS context");
@@ -208,8 +211,8 @@ fail_logged:
 }
 
 static int
-server_build_routes(struct server *srv, struct gateway *gw, char *err,
-    size_t errlen)
+server_build_routes(
+    struct server *srv, struct gateway *gw, char *err, size_t errlen)
 {
 	const json_t *conf = gateway_config(gw);
 	const struct proto_handler *const *h;
@@ -225,7 +228,7 @@ server_build_routes(struct server *srv, struct gateway *gw, char *err,
 		void *priv = NULL;
 
 		if ((*h)->init(gw, json_object_get(conf, (*h)->name), &priv,
-		    err, errlen) == -1)
+		        err, errlen) == -1)
 			return -1;
 		for (p = (*h)->prefixes; *p != NULL; p++) {
 			srv->routes[i].prefix = *p;
@@ -253,24 +256,24 @@ server_new(struct gateway *gw, char *err, size_t errlen)
 		return NULL;
 	srv->view.gw = gw;
 	if (RAND_bytes((unsigned char *)&srv->view.id_prefix,
-	    sizeof(srv->view.id_prefix)) != 1)
+	        sizeof(srv->view.id_prefix)) != 1)
 		goto fail;
 	workers = conf_int(conf, "workers", 0);
 	if (workers <= 0)
 		workers = sysconf(_SC_NPROCESSORS_ONLN);
 	srv->n_workers = workers > 0 ? (unsigned)workers : 1;
-	srv->max_header_bytes = (size_t)conf_int(limits, "max_header_bytes",
-	    16384);
-	srv->max_body_bytes = (size_t)conf_int(limits, "max_body_bytes",
-	    1048576);
-	ms_to_tv(conf_int(limits, "read_timeout_ms", 10000),
-	    &srv->read_timeout);
+	srv->max_header_bytes =
+	    (size_t)conf_int(limits, "max_header_bytes", 16384);
+	srv->max_body_bytes =
+	    (size_t)conf_int(limits, "max_body_bytes", 1048576);
+	ms_to_tv(
+	    conf_int(limits, "read_timeout_ms", 10000), &srv->read_timeout);
 	ms_to_tv(conf_int(limits, "shutdown_timeout_ms", 30000),
 	    &srv->shutdown_timeout);
 	if (server_parse_listen(srv, conf, err, errlen) == -1)
 		goto fail;
-	if ((srv->ssl_ctx = server_tls_context(gw, json_object_get(conf,
-	    "tls"), err, errlen)) == NULL)
+	if ((srv->ssl_ctx = server_tls_context(
+	         gw, json_object_get(conf, "tls"), err, errlen)) == NULL)
 		goto fail;
 	if (server_build_routes(srv, gw, err, errlen) == -1)
 		goto fail;
@@ -289,8 +292,9 @@ server_free(struct server *srv)
 		return;
 	/* Only the first route of each handler owns its priv. */
 	for (i = 0; srv->routes != NULL && i < srv->view.n_routes; i++)
-		if ((i == 0 || srv->routes[i - 1].handler !=
-		    srv->routes[i].handler) && srv->routes[i].handler->free)
+		if ((i == 0 ||
+		        srv->routes[i - 1].handler != srv->routes[i].handler) &&
+		    srv->routes[i].handler->free)
 			srv->routes[i].handler->free(srv->routes[i].priv);
 	free(srv->routes);
 	SSL_CTX_free(srv->ssl_ctx);
@@ -311,8 +315,8 @@ server_tls_bev(struct event_base *base, void *arg)
 		log_openssl(LOG_LVL_ERROR, "SSL_new failed");
 		return NULL;
 	}
-	bev = bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		SSL_free(ssl);
 		return NULL;
@@ -329,15 +333,15 @@ server_socket(struct listen_addr *a)
 	evutil_socket_t fd;
 	int one = 1;
 
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = socket(
+	    a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
 		goto fail;
-	if (a->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &one, sizeof(one)))
+	if (a->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
 		goto fail;
 	if (bind(fd, (struct sockaddr *)&a->ss, a->len) != 0 ||
 	    listen(fd, LISTEN_BACKLOG) != 0)
@@ -366,9 +370,9 @@ worker_setup(struct server *srv, struct worker *w)
 	/* Read the rest of an oversized body before closing, so the client
 	 * sees our 413 rather than a reset. */
 	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS);
+	evhttp_set_allowed_methods(w->http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	if ((w->bound = calloc(srv->n_addrs, sizeof(*w->bound))) == NULL)
 		return -1;
 	for (i = 0; i < srv->n_addrs; i++) {
@@ -379,8 +383,8 @@ worker_setup(struct server *srv, struct worker *w)
 			    srv->addrs[i].text, strerror(errno));
 			return -1;
 		}
-		if ((w->bound[i] = evhttp_accept_socket_with_handle(w->http,
-		    fd)) == NULL) {
+		if ((w->bound[i] = evhttp_accept_socket_with_handle(
+		         w->http, fd)) == NULL) {
 			close(fd);
 			return -1;
 		}
@@ -394,6 +398,10 @@ worker_setup(struct server *srv, struct worker *w)
 static void
 worker_teardown(struct worker *w)
 {
+	/* Completions may still be posted to this loop: the process is
+	 * exiting, so leaving it allocated is the safe choice. */
+	if (w->forced)
+		return;
 	if (w->http != NULL)
 		evhttp_free(w->http);
 	if (w->drain_timer != NULL)
@@ -428,7 +436,8 @@ worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 
 	log_warn("msg=\"worker %u: %lu requests still in flight at the "
-	    "shutdown deadline\"", w->index, w->inflight);
+	         "shutdown deadline\"",
+	    w->index, w->inflight);
 	event_base_loopexit(w->base, NULL);
 }
 
@@ -473,8 +482,8 @@ server_print_ready(const struct server *srv)
 	size_t i;
 
 	for (i = 0; i < srv->n_addrs; i++)
-		fprintf(stderr, "listening on https://%s\n",
-		    srv->addrs[i].text);
+		fprintf(
+		    stderr, "listening on https://%s\n", srv->addrs[i].text);
 	fflush(stderr);
 	log_info("msg=\"ready\" workers=%u", srv->n_workers);
 }
@@ -509,7 +518,7 @@ server_run(struct server *srv)
 	}
 	for (i = 0; i < srv->n_workers; i++, started++)
 		if (pthread_create(&srv->workers[i].thread, NULL, worker_main,
-		    &srv->workers[i]) != 0)
+		        &srv->workers[i]) != 0)
 			goto stop;
 	server_print_ready(srv);
 	sig = server_wait_signal();

@@ -32,10 +32,11 @@ struct worker {
 	size_t n_bound;
 	struct store_conn *store;
 	struct event *drain_timer;
-	unsigned long inflight;	/* requests dispatched, not yet replied */
+	unsigned long inflight; /* requests dispatched, not yet replied */
 	unsigned long served;
 	unsigned long next_id;
 	int draining;
+	int forced;	/* left with requests in flight: keep the loop */
 };
 
 /* Shared, read-only while workers run. */
@@ -43,7 +44,7 @@ struct server_view {
 	struct gateway *gw;
 	const struct route *routes;
 	size_t n_routes;
-	unsigned id_prefix;	/* random, makes request ids unique per run */
+	unsigned id_prefix; /* random, makes request ids unique per run */
 };
 
 /* The server's shared view (server.c). */

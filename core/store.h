@@ -25,19 +25,19 @@ enum cert_status { CERT_STATUS_VALID = 0, CERT_STATUS_REVOKED = 1 };
 /* One issued certificate.  Strings are owned by the record when it came
  * from the store (free with cert_record_clear). */
 struct cert_record {
-	char serial[41];	/* upper-case hex, primary key */
-	char *subject;		/* RFC 2253 */
-	char *sans;		/* "DNS:a.example,IP:192.0.2.1" */
+	char serial[41]; /* upper-case hex, primary key */
+	char *subject;   /* RFC 2253 */
+	char *sans;      /* "DNS:a.example,IP:192.0.2.1" */
 	time_t not_before;
 	time_t not_after;
 	char *profile;
-	char *requester;	/* may be NULL */
+	char *requester; /* may be NULL */
 	enum enroll_proto proto;
 	char *request_id;
-	char *pem;		/* the certificate, PEM */
+	char *pem; /* the certificate, PEM */
 	enum cert_status status;
-	time_t revoked_at;	/* 0 unless revoked */
-	int revoke_reason;	/* RFC 5280 CRLReason, -1 unless revoked */
+	time_t revoked_at; /* 0 unless revoked */
+	int revoke_reason; /* RFC 5280 CRLReason, -1 unless revoked */
 };
 
 /* Free the strings of a record and zero it. NULL-safe. */
@@ -51,8 +51,8 @@ struct audit_record {
 	const char *profile;
 	const char *requester;
 	const char *subject;
-	const char *event;	/* "allow", "deny", "issued", "revoked", "error" */
-	const char *reason;	/* enroll_reason_code() */
+	const char *event;  /* "allow", "deny", "issued", "revoked", "error" */
+	const char *reason; /* enroll_reason_code() */
 	const char *detail;
 	const char *serial;
 };
@@ -80,10 +80,11 @@ struct store_ops {
 	int (*rollback)(void *conn);
 	int (*cert_put)(void *conn, const struct cert_record *rec);
 	/* 0 found (out filled, caller clears), 1 absent, -1 error. */
-	int (*cert_get)(void *conn, const char *serial, struct cert_record *out);
+	int (*cert_get)(
+	    void *conn, const char *serial, struct cert_record *out);
 	/* 0 revoked now, 1 absent or already revoked, -1 error. */
-	int (*cert_revoke)(void *conn, const char *serial, time_t at,
-	    int reason);
+	int (*cert_revoke)(
+	    void *conn, const char *serial, time_t at, int reason);
 	/* Call fn for every revoked certificate; stops when fn returns -1. */
 	int (*cert_list_revoked)(void *conn, store_revoked_fn *fn, void *arg);
 	int (*audit_put)(void *conn, const struct audit_record *rec);
@@ -124,13 +125,12 @@ int store_submit_audit(struct store *st, const struct audit_record *audit);
 /* A synchronous connection for one thread (a worker's reads, the CLI). */
 struct store_conn *store_conn_open(struct store *st);
 void store_conn_close(struct store_conn *c);
-int store_cert_get(struct store_conn *c, const char *serial,
-    struct cert_record *out);
+int store_cert_get(
+    struct store_conn *c, const char *serial, struct cert_record *out);
 /* Revoke and write an audit record in one transaction. 0 / 1 / -1 as
  * store_ops.cert_revoke. */
-int store_cert_revoke(struct store_conn *c, const char *serial, time_t at,
-    int reason);
-int store_list_revoked(struct store_conn *c, store_revoked_fn *fn,
-    void *arg);
+int store_cert_revoke(
+    struct store_conn *c, const char *serial, time_t at, int reason);
+int store_list_revoked(struct store_conn *c, store_revoked_fn *fn, void *arg);
 
 #endif

@@ -46,8 +46,8 @@ struct policy *policy_new(const json_t *profiles, char *err, size_t errlen);
 void policy_free(struct policy *pol);
 
 /* Profile by name; NULL when there is none.  Borrowed from pol. */
-const struct profile *policy_profile(const struct policy *pol,
-    const char *name);
+const struct profile *policy_profile(
+    const struct policy *pol, const char *name);
 /* Number of profiles and the i-th one, for iteration. */
 size_t policy_profile_count(const struct policy *pol);
 const struct profile *policy_profile_at(const struct policy *pol, size_t i);
@@ -56,14 +56,13 @@ const char *profile_name(const struct profile *prof);
 const char *profile_backend(const struct profile *prof);
 /* The key type the profile prefers (first of key_types), for csrattrs
  * and serverkeygen; *rsa_bits set for KEY_RSA. */
-enum key_kind profile_preferred_key(const struct profile *prof,
-    int *rsa_bits);
+enum key_kind profile_preferred_key(const struct profile *prof, int *rsa_bits);
 /* EKU NIDs of the profile; borrowed. */
 const int *profile_eku_nids(const struct profile *prof, size_t *n);
 
 struct policy_decision {
 	enum enroll_reason reason;
-	char detail[256];	/* a sentence naming the rule and the value */
+	char detail[256]; /* a sentence naming the rule and the value */
 };
 
 /*

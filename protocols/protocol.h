@@ -13,7 +13,7 @@ struct http_req;
 struct gateway;
 
 struct proto_handler {
-	const char *name;	/* config section name: "est" */
+	const char *name; /* config section name: "est" */
 	/* MUST. Requests whose path starts with one of these prefixes come
 	 * to this handler; NULL-terminated. */
 	const char *const *prefixes;

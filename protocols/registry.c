@@ -8,7 +8,7 @@
 #include "protocols/publish/publish.h"
 
 const struct proto_handler *const proto_handlers[] = {
-	&est_handler,
-	&publish_handler,
-	NULL,
+    &est_handler,
+    &publish_handler,
+    NULL,
 };

@@ -24,7 +24,7 @@
 
 static int local_ca_init(const json_t *, const char *, void **, char *, size_t);
 static int local_ca_revoke(void *, const char *, int);
-static STACK_OF(X509) * local_ca_chain(void *);
+static STACK_OF(X509) *local_ca_chain(void *);
 static void local_ca_free(void *);
 
 const struct ca_backend local_ca_backend = {
@@ -309,7 +309,8 @@ local_ca_revoke(void *priv, const char *serial, int reason)
 }
 
 /* ca_chain slot: [CA certificate, intermediates above it]; borrowed. */
-static STACK_OF(X509) * local_ca_chain(void *priv)
+static STACK_OF(X509) *
+local_ca_chain(void *priv)
 {
 	struct local_ca *ca = priv;
 

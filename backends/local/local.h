@@ -23,11 +23,11 @@ extern const struct ca_backend local_ca_backend;
 /* One configured local CA: the backend's priv.  Read-only after init,
  * so worker threads may sign with it concurrently. */
 struct local_ca {
-	X509 *cert;             /* the issuing CA certificate */
-	EVP_PKEY *key;          /* its private key */
-	STACK_OF(X509) * chain; /* cert first, then the intermediates above */
-	int crl_days;           /* nextUpdate = lastUpdate + crl_days */
-	const EVP_MD *md;       /* signing digest; NULL for EdDSA */
+	X509 *cert;            /* the issuing CA certificate */
+	EVP_PKEY *key;         /* its private key */
+	STACK_OF(X509) *chain; /* cert first, then the intermediates above */
+	int crl_days;          /* nextUpdate = lastUpdate + crl_days */
+	const EVP_MD *md;      /* signing digest; NULL for EdDSA */
 };
 
 /*

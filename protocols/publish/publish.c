@@ -14,8 +14,8 @@
 
 #define DEFAULT_PROFILE "default"
 
-static const char *const publish_prefixes[] = {"/crl", "/ca.pem",
-	"/healthz", NULL};
+static const char *const publish_prefixes[] = {
+    "/crl", "/ca.pem", "/healthz", NULL};
 
 static int
 publish_init(struct gateway *gw, const json_t *conf, void **priv, char *err,
@@ -50,8 +50,8 @@ publish_crl(struct http_req *r, struct gateway *gw)
 		http_reply_text(r, 404, "no such profile");
 		return;
 	}
-	der = gateway_crl(gw, worker_store_conn(http_req_worker(r)), prof,
-	    &len);
+	der =
+	    gateway_crl(gw, worker_store_conn(http_req_worker(r)), prof, &len);
 	if (der == NULL) {
 		http_reply_text(r, 500, "the CRL could not be built");
 		return;
@@ -119,10 +119,10 @@ publish_handle(struct http_req *r, void *priv)
 }
 
 const struct proto_handler publish_handler = {
-	.name = "publish",
-	.prefixes = publish_prefixes,
-	.check = NULL,
-	.init = publish_init,
-	.handle = publish_handle,
-	.free = NULL,
+    .name = "publish",
+    .prefixes = publish_prefixes,
+    .check = NULL,
+    .init = publish_init,
+    .handle = publish_handle,
+    .free = NULL,
 };
