@@ -438,6 +438,7 @@ worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	log_warn("msg=\"worker %u: %lu requests still in flight at the "
 	         "shutdown deadline\"",
 	    w->index, w->inflight);
+	w->forced = 1;
 	event_base_loopexit(w->base, NULL);
 }
 
