@@ -106,6 +106,8 @@ int
 cmd_check_config(int argc, char **argv)
 {
 	struct gateway *gw;
+	struct server *srv;
+	char err[512];
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: enrolld check-config FILE\n");
@@ -113,6 +115,14 @@ cmd_check_config(int argc, char **argv)
 	}
 	if ((gw = load_gateway(argv[1], 0)) == NULL)
 		return 1;
+	/* Builds the TLS context and every front end as `run` would, without
+	 * binding a socket or opening the store. */
+	if ((srv = server_new(gw, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "enrolld: %s: %s\n", argv[1], err);
+		gateway_free(gw);
+		return 1;
+	}
+	server_free(srv);
 	gateway_free(gw);
 	printf("%s: ok\n", argv[1]);
 	return 0;

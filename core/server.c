@@ -352,6 +352,31 @@ fail:
 	return -1;
 }
 
+/*
+ * SO_REUSEPORT would let a second enrolld share our port and silently
+ * take half the connections: bind once without it to prove the port is
+ * ours.  0, or -1 with errno set.
+ */
+static int
+server_port_free(struct listen_addr *a)
+{
+	evutil_socket_t fd;
+	int one = 1, rc = -1, saved;
+
+	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (a->ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a->ss, a->len) == 0)
+		rc = 0;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
 /* Set up one worker's loop, evhttp and sockets; runs on the main thread
  * so that bind errors are reported before anything is printed. */
 static int
@@ -511,6 +536,13 @@ server_run(struct server *srv)
 	if ((srv->workers = calloc(srv->n_workers, sizeof(*srv->workers))) ==
 	    NULL)
 		return -1;
+	for (i = 0; i < srv->n_addrs; i++) {
+		if (server_port_free(&srv->addrs[i]) == -1) {
+			log_error("msg=\"cannot listen on %s: %s\"",
+			    srv->addrs[i].text, strerror(errno));
+			return -1;
+		}
+	}
 	for (i = 0; i < srv->n_workers; i++) {
 		srv->workers[i].srv = srv;
 		srv->workers[i].index = i;
