@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/thread.h>
 #include <jansson.h>
@@ -15,6 +16,7 @@
 #include "core/config.h"
 #include "core/gateway.h"
 #include "core/log.h"
+#include "core/offload.h"
 #include "core/passwd.h"
 #include "core/server.h"
 #include "core/store.h"
@@ -93,8 +95,14 @@ cmd_run(int argc, char **argv)
 		fprintf(stderr, "enrolld: %s: %s\n", config, err);
 		goto out;
 	}
+	/* Password hashing and key generation run here, not on a loop. */
+	if (offload_start((unsigned)sysconf(_SC_NPROCESSORS_ONLN)) == -1) {
+		fprintf(stderr, "enrolld: cannot start the offload pool\n");
+		goto out;
+	}
 	if (server_run(srv) == 0)
 		rc = 0;
+	offload_stop();
 	log_info("msg=\"stopped\"");
 out:
 	server_free(srv);

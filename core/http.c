@@ -33,6 +33,9 @@ struct http_req {
 	http_abort_fn *abort_fn;
 	void *abort_arg;
 	int aborted;
+	int ev_gone; /* libevent frees ev itself: never touch it again */
+	const char *method;
+	char peer[64];
 };
 
 static double
@@ -54,7 +57,13 @@ http_req_id(const struct http_req *r)
 const char *
 http_req_method(const struct http_req *r)
 {
-	switch (evhttp_request_get_command(r->ev)) {
+	return r->method;
+}
+
+static const char *
+http_method_name(struct evhttp_request *ev)
+{
+	switch (evhttp_request_get_command(ev)) {
 	case EVHTTP_REQ_GET:
 		return "GET";
 	case EVHTTP_REQ_POST:
@@ -171,16 +180,11 @@ http_req_free(struct http_req *r)
 static void
 http_log_reply(const struct http_req *r, int status)
 {
-	const char *host = "-";
-	ev_uint16_t port = 0;
-	struct evhttp_connection *evcon;
 	char clean[256];
 
-	if ((evcon = evhttp_request_get_connection(r->ev)) != NULL)
-		evhttp_connection_get_peer(evcon, (char **)&host, &port);
 	log_info("req=%s peer=%s method=%s path=\"%s\" status=%d "
 	         "latency_ms=%.3f%s",
-	    r->id, host, http_req_method(r),
+	    r->id, r->peer, r->method,
 	    log_sanitize(r->path, strlen(r->path), clean, sizeof(clean)),
 	    status, elapsed_ms(&r->start), r->aborted ? " aborted=1" : "");
 }
@@ -189,11 +193,18 @@ void
 http_reply(struct http_req *r, int status, const char *content_type,
     const void *body, size_t len)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(r->ev);
+	struct evkeyvalq *out;
 	struct evhttp_connection *evcon;
 	struct evbuffer *buf;
 	struct worker *w = r->w;
 
+	if (r->ev_gone) {
+		http_log_reply(r, status);
+		http_req_free(r);
+		server_request_done(w);
+		return;
+	}
+	out = evhttp_request_get_output_headers(r->ev);
 	if ((evcon = evhttp_request_get_connection(r->ev)) != NULL)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
 	if (content_type != NULL)
@@ -239,6 +250,11 @@ http_conn_closed(struct evhttp_connection *evcon, void *arg)
 	struct http_req *r = arg;
 
 	r->aborted = 1;
+	/* A request still attached to the dying connection is freed by
+	 * libevent right after this callback; a detached one lives until
+	 * our reply frees it. */
+	if (evhttp_request_get_connection(r->ev) == evcon)
+		r->ev_gone = 1;
 	if (r->abort_fn != NULL)
 		r->abort_fn(r, r->abort_arg);
 }
@@ -331,6 +347,16 @@ http_dispatch(struct evhttp_request *evreq, void *arg)
 	}
 	r->ev = evreq;
 	r->w = w;
+	r->method = http_method_name(evreq);
+	snprintf(r->peer, sizeof(r->peer), "-");
+	if ((evcon = evhttp_request_get_connection(evreq)) != NULL) {
+		char *host = NULL;
+		ev_uint16_t port = 0;
+
+		evhttp_connection_get_peer(evcon, &host, &port);
+		if (host != NULL)
+			snprintf(r->peer, sizeof(r->peer), "%s", host);
+	}
 	w->inflight++;
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	snprintf(r->id, sizeof(r->id), "%08x%02x%06lx", v->id_prefix,

@@ -206,26 +206,53 @@ pwcache_put(struct est_auth *a, const char *user, const char *pass, time_t now)
 }
 
 int
-est_auth_password(struct est_auth *a, const struct est_config *cfg,
-    const char *user, const char *pass, time_t now)
+est_auth_password_begin(struct est_auth *a, const struct est_config *cfg,
+    const char *user, const char *pass, time_t now, const char **hash,
+    int *known)
 {
 	const struct est_user *u;
-	int ok;
 
 	if (strlen(user) > EST_USER_MAX || strlen(pass) > EST_PASSWORD_MAX)
 		return 0;
 	if ((u = est_config_user(cfg, user)) == NULL) {
 		/* Spend what a real user costs so the response time does not
 		 * tell which names exist; the result is ignored. */
-		if (cfg->n_users > 0)
-			(void)passwd_verify(pass, cfg->users[0].password_hash);
-		return 0;
+		if (cfg->n_users == 0)
+			return 0;
+		*hash = cfg->users[0].password_hash;
+		*known = 0;
+		return 2;
 	}
 	if (est_auth_cache_hit(a, user, pass, now))
 		return 1;
-	if ((ok = passwd_verify(pass, u->password_hash)) == 1)
+	*hash = u->password_hash;
+	*known = 1;
+	return 2;
+}
+
+int
+est_auth_password_end(struct est_auth *a, const char *user, const char *pass,
+    time_t now, int known, int verified)
+{
+	if (!known)
+		return 0;
+	if (verified == 1)
 		pwcache_put(a, user, pass, now);
-	return ok;
+	return verified;
+}
+
+int
+est_auth_password(struct est_auth *a, const struct est_config *cfg,
+    const char *user, const char *pass, time_t now)
+{
+	const char *hash = NULL;
+	int known = 0, rc;
+
+	rc = est_auth_password_begin(a, cfg, user, pass, now, &hash, &known);
+	if (rc != 2)
+		return rc;
+	return est_auth_password_end(
+	    a, user, pass, now, known, passwd_verify(pass, hash));
 }
 
 X509_STORE *

@@ -20,6 +20,8 @@
 #include "core/gateway.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/offload.h"
+#include "core/passwd.h"
 #include "core/store.h"
 #include "policy/policy.h"
 #include "protocols/est/est_int.h"
@@ -33,7 +35,21 @@ struct est_call {
 	struct enroll_job *job;     /* set while the pipeline runs */
 	char who[EST_USER_MAX + 1]; /* requester, "cert:<serial>" or user */
 	enum enroll_auth how;
-	X509 *peer; /* verified client cert, borrowed */
+	X509 *peer;  /* verified client cert, borrowed */
+	int waiting; /* password hash or key generation off the loop */
+	struct enroll_req *keygen_req; /* serverkeygen: waiting for its key */
+	int aborted; /* the client left while waiting: free on return */
+};
+
+/* A password verification handed to the offload pool. */
+struct pw_check {
+	struct est_call *c;
+	char user[EST_USER_MAX + 1];
+	char pass[EST_PASSWORD_MAX + 1];
+	const char *hash; /* borrowed from the config */
+	int known;
+	int verified;
+	time_t now;
 };
 
 static const char *const op_names[] = {
@@ -138,39 +154,107 @@ cert_known(struct est_call *c, X509 *cert, char *why, size_t whysz)
 	return ENROLL_OK;
 }
 
-/* HTTP Basic (RFC 7617) against est.users.  0, or -1 when c ended. */
-static int
-auth_basic(struct est_call *c, const char *hdr)
-{
-	char user[EST_USER_MAX + 1], pass[EST_PASSWORD_MAX + 1];
-	int ok;
+static void proceed(struct est_call *c);
+static void submit(struct est_call *c, struct enroll_req *req);
+static void est_abort(struct http_req *r, void *arg);
 
-	if (est_auth_parse_basic(hdr, user, sizeof(user), pass, sizeof(pass)) ==
-	    -1) {
-		reply_401(c, "malformed Basic credentials (RFC 7617 §2)");
-		return -1;
-	}
-	ok = est_auth_password(
-	    c->est->auth, c->est->cfg, user, pass, time(NULL));
-	OPENSSL_cleanse(pass, sizeof(pass));
-	/* Logged as the attempted name either way; never the password. */
-	snprintf(c->who, sizeof(c->who), "%s", user);
+/* The outcome of a password check: continue, or end c with 401. */
+static void
+auth_basic_result(struct est_call *c, int ok)
+{
 	if (ok == -1) {
 		reply_reason(c, ENROLL_INTERNAL, "credential check failed");
-		return -1;
+		return;
 	}
 	if (ok == 0) {
 		reply_401(c, "invalid user name or password");
-		return -1;
+		return;
 	}
 	c->how = ENROLL_AUTH_PASSWORD;
-	return 0;
+	proceed(c);
+}
+
+/* Pool thread: the slow hash (PBKDF2) never runs on a loop. */
+static void
+pw_work(void *arg)
+{
+	struct pw_check *pw = arg;
+
+	pw->verified = passwd_verify(pw->pass, pw->hash);
+}
+
+/* Back on the loop. */
+static void
+pw_done(void *arg)
+{
+	struct pw_check *pw = arg;
+	struct est_call *c = pw->c;
+	int ok;
+
+	ok = est_auth_password_end(
+	    c->est->auth, pw->user, pw->pass, pw->now, pw->known, pw->verified);
+	OPENSSL_cleanse(pw, sizeof(*pw));
+	free(pw);
+	c->waiting = 0;
+	if (c->aborted) {
+		free(c);
+		return;
+	}
+	http_req_on_abort(c->r, NULL, NULL);
+	auth_basic_result(c, ok);
+}
+
+/*
+ * HTTP Basic (RFC 7617) against est.users.  0 when accepted at once (a
+ * cached success), 1 when the check continues off the loop and ends in
+ * proceed(), -1 when c ended.
+ */
+static int
+auth_basic(struct est_call *c, const char *hdr)
+{
+	struct pw_check *pw;
+	int rc;
+
+	if ((pw = calloc(1, sizeof(*pw))) == NULL) {
+		reply_reason(c, ENROLL_INTERNAL, "out of memory");
+		return -1;
+	}
+	pw->c = c;
+	pw->now = time(NULL);
+	if (est_auth_parse_basic(hdr, pw->user, sizeof(pw->user), pw->pass,
+	        sizeof(pw->pass)) == -1) {
+		free(pw);
+		reply_401(c, "malformed Basic credentials (RFC 7617 §2)");
+		return -1;
+	}
+	/* Logged as the attempted name either way; never the password. */
+	snprintf(c->who, sizeof(c->who), "%s", pw->user);
+	rc = est_auth_password_begin(c->est->auth, c->est->cfg, pw->user,
+	    pw->pass, pw->now, &pw->hash, &pw->known);
+	if (rc == 2 &&
+	    offload_submit(http_req_base(c->r), pw_work, pw_done, pw) == 0) {
+		c->waiting = 1;
+		http_req_on_abort(c->r, est_abort, c);
+		return 1;
+	}
+	if (rc == 2) /* no pool (unit tests, CLI): verify inline */
+		rc = est_auth_password_end(c->est->auth, pw->user, pw->pass,
+		    pw->now, pw->known, passwd_verify(pw->pass, pw->hash));
+	OPENSSL_cleanse(pw, sizeof(*pw));
+	free(pw);
+	if (rc == 1) {
+		c->how = ENROLL_AUTH_PASSWORD;
+		return 0;
+	}
+	auth_basic_result(c, rc);
+	return -1;
 }
 
 /*
  * Who is asking.  simplereenroll needs the certificate being renewed
  * (RFC 7030 §4.2.2), Basic alone does not do; the other operations take
- * Basic or, when enabled, a client certificate of this CA.
+ * Basic or, when enabled, a client certificate of this CA.  0 go on,
+ * 1 waiting (proceed() follows), -1 c ended.
  */
 static int
 authenticate(struct est_call *c)
@@ -257,9 +341,8 @@ read_csr(struct est_call *c)
 static int
 fill_op(struct est_call *c, struct enroll_req *req)
 {
-	enum key_kind kind;
 	char why[160];
-	int bits = 0, m;
+	int m;
 
 	if (c->op == EST_OP_SIMPLEREENROLL) {
 		if ((m = est_auth_renewal_match(
@@ -273,16 +356,6 @@ fill_op(struct est_call *c, struct enroll_req *req)
 		}
 		X509_up_ref(c->peer);
 		req->renewal_of = c->peer;
-	} else if (c->op == EST_OP_SERVERKEYGEN) {
-		/* RSA generation blocks this loop for a moment; it is bounded
-		 * by the profile's preferred size and only authenticated
-		 * clients get here. */
-		kind = profile_preferred_key(c->rt->prof, &bits);
-		if ((req->server_key = cert_keygen(kind, bits)) == NULL) {
-			reply_reason(
-			    c, ENROLL_INTERNAL, "server key generation failed");
-			return -1;
-		}
 	}
 	return 0;
 }
@@ -385,6 +458,10 @@ est_abort(struct http_req *r, void *arg)
 	c->job = NULL;
 	call_log(c, 499, "client went away");
 	http_reply_text(r, 503, "client went away");
+	if (c->waiting) {
+		c->aborted = 1; /* pw_done or keygen_done frees c */
+		return;
+	}
 	free(c);
 }
 
@@ -392,10 +469,7 @@ void
 est_enroll_handle(struct est *est, const struct est_route *rt, enum est_op op,
     struct http_req *r)
 {
-	struct enroll_req *req;
-	struct enroll_job *job;
 	struct est_call *c;
-	X509_REQ *csr;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		http_reply_text(r, 500, "out of memory");
@@ -405,15 +479,89 @@ est_enroll_handle(struct est *est, const struct est_route *rt, enum est_op op,
 	c->rt = rt;
 	c->op = op;
 	c->r = r;
-	if (authenticate(c) == -1)
+	if (authenticate(c) == 0)
+		proceed(c);
+}
+
+/* Pool thread: RSA key generation takes long enough to stall a loop. */
+static void
+keygen_work(void *arg)
+{
+	struct est_call *c = arg;
+	enum key_kind kind;
+	int bits = 0;
+
+	kind = profile_preferred_key(c->rt->prof, &bits);
+	c->keygen_req->server_key = cert_keygen(kind, bits);
+}
+
+static void
+keygen_done(void *arg)
+{
+	struct est_call *c = arg;
+	struct enroll_req *req = c->keygen_req;
+
+	c->keygen_req = NULL;
+	c->waiting = 0;
+	if (c->aborted) {
+		enroll_req_free(req);
+		free(c);
 		return;
+	}
+	http_req_on_abort(c->r, NULL, NULL);
+	if (req->server_key == NULL) {
+		enroll_req_free(req);
+		reply_reason(
+		    c, ENROLL_INTERNAL, "server key generation failed");
+		return;
+	}
+	submit(c, req);
+}
+
+/* RFC 7030 §4.4: make the key the certificate will carry, off the loop
+ * (inline when no pool runs). */
+static void
+keygen_start(struct est_call *c, struct enroll_req *req)
+{
+	c->keygen_req = req;
+	if (offload_submit(http_req_base(c->r), keygen_work, keygen_done, c) ==
+	    0) {
+		c->waiting = 1;
+		http_req_on_abort(c->r, est_abort, c);
+		return;
+	}
+	keygen_work(c);
+	keygen_done(c);
+}
+
+/* After authentication: the CSR, the request, the pipeline. */
+static void
+proceed(struct est_call *c)
+{
+	struct enroll_req *req;
+	X509_REQ *csr;
+
 	if ((csr = read_csr(c)) == NULL)
 		return;
 	if ((req = build_req(c, csr)) == NULL)
 		return;
+	if (c->op == EST_OP_SERVERKEYGEN) {
+		keygen_start(c, req);
+		return;
+	}
+	submit(c, req);
+}
+
+/* Hand req to the pipeline; est_done ends c. */
+static void
+submit(struct est_call *c, struct enroll_req *req)
+{
+	struct http_req *r = c->r;
+	struct enroll_job *job;
+
 	/* done may run inside enroll_submit and free c: touch c again only
 	 * when a job handle came back. */
-	job = enroll_submit(est->gw, http_req_base(r), req, est_done, c);
+	job = enroll_submit(c->est->gw, http_req_base(r), req, est_done, c);
 	if (job != NULL) {
 		c->job = job;
 		http_req_on_abort(r, est_abort, c);

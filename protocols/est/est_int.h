@@ -113,6 +113,20 @@ int est_auth_parse_basic(
  */
 int est_auth_password(struct est_auth *a, const struct est_config *cfg,
     const char *user, const char *pass, time_t now);
+
+/*
+ * The same check in two phases, so that the slow hash runs off the
+ * event loop: est_auth_password_begin is cheap.  It returns 1 (cache
+ * hit), 0 (refused at once) or 2: then run passwd_verify(pass, *hash)
+ * elsewhere (for an unknown user *hash is a real user's, and *known is
+ * 0 so the result must be ignored) and hand its result to
+ * est_auth_password_end, which caches a success and returns 1 / 0 / -1.
+ */
+int est_auth_password_begin(struct est_auth *a, const struct est_config *cfg,
+    const char *user, const char *pass, time_t now, const char **hash,
+    int *known);
+int est_auth_password_end(struct est_auth *a, const char *user,
+    const char *pass, time_t now, int known, int verified);
 /* 1 when (user, pass) is in the cache and fresh at `now`; for tests. */
 int est_auth_cache_hit(
     struct est_auth *a, const char *user, const char *pass, time_t now);
