@@ -31,6 +31,10 @@ struct issue_params {
  * Completion of an issue call.  `cert` is owned by the callee (the
  * callback takes it); NULL unless reason is ENROLL_OK.  `detail` is a
  * sentence safe to show a client, borrowed for the call.
+ * A backend may copy the CSR's SubjectPublicKeyInfo as encoded bytes
+ * (decoding it again costs more than the signature in OpenSSL 3.0): then
+ * X509_get0_pubkey(cert) is NULL.  Use the request's key, or decode the
+ * certificate's DER, when the key object is needed.
  */
 typedef void ca_issue_done_fn(
     void *arg, enum enroll_reason reason, const char *detail, X509 *cert);

@@ -49,9 +49,10 @@ enroll_audit(const struct enroll_job *job, const char *event,
 	};
 	char clean[256];
 
-	log_info("req=%s event=%s reason=%s profile=%s detail=\"%s\"",
-	    job->req->id, event, a.reason,
-	    job->req->profile ? job->req->profile : "-",
+	/* Denials and errors at info; allows are implied by "issued". */
+	log_msg(reason == ENROLL_OK ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+	    "req=%s event=%s reason=%s profile=%s detail=\"%s\"", job->req->id,
+	    event, a.reason, job->req->profile ? job->req->profile : "-",
 	    detail ? log_sanitize(detail, strlen(detail), clean, sizeof(clean))
 	           : "");
 	if (store_submit_audit(gateway_store(job->gw), &a) == -1)

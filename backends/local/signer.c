@@ -308,6 +308,66 @@ out:
 }
 
 /*
+ * Copy the CSR's SubjectPublicKeyInfo into x as it was encoded.
+ * X509_set_pubkey would encode the key and decode it again through
+ * OSSL_ENCODER and OSSL_DECODER, which in OpenSSL 3.0 costs more than
+ * the certificate signature itself.  0 / -1.
+ */
+static int
+copy_spki(X509 *x, X509_REQ *csr)
+{
+	X509_PUBKEY *from = X509_REQ_get_X509_PUBKEY(csr);
+	X509_PUBKEY *to = X509_get_X509_PUBKEY(x);
+	const unsigned char *pk;
+	const ASN1_OBJECT *aobj;
+	const void *pval;
+	ASN1_OBJECT *obj = NULL;
+	void *param = NULL;
+	unsigned char *key = NULL;
+	X509_ALGOR *alg;
+	int pklen, ptype;
+
+	if (from == NULL || to == NULL ||
+	    X509_PUBKEY_get0_param(NULL, &pk, &pklen, &alg, from) != 1 ||
+	    pklen <= 0)
+		return -1;
+	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+	if ((obj = OBJ_dup(aobj)) == NULL)
+		goto fail;
+	if (ptype == V_ASN1_OBJECT)
+		param = OBJ_dup(pval);
+	else if (ptype == V_ASN1_SEQUENCE)
+		param = ASN1_STRING_dup(pval);
+	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+		goto fail;
+	if ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) &&
+	    param == NULL)
+		goto fail;
+	if ((key = OPENSSL_memdup(pk, (size_t)pklen)) == NULL)
+		goto fail;
+	if (X509_PUBKEY_set0_param(to, obj, ptype, param, key, pklen) != 1)
+		goto fail;
+	return 0;
+fail:
+	ASN1_OBJECT_free(obj);
+	if (ptype == V_ASN1_OBJECT)
+		ASN1_OBJECT_free(param);
+	else
+		ASN1_STRING_free(param);
+	OPENSSL_free(key);
+	return -1;
+}
+
+/* The certified key: a server-made one (serverkeygen), else the CSR's. */
+static int
+set_pubkey(X509 *x, const struct enroll_req *req)
+{
+	if (req->server_key != NULL)
+		return X509_set_pubkey(x, req->server_key) == 1 ? 0 : -1;
+	return copy_spki(x, req->csr);
+}
+
+/*
  * The signed certificate for req under params, or NULL (the reason is
  * logged; the OpenSSL queue is left for the caller).  Caller frees.
  */
@@ -335,7 +395,7 @@ build_cert(const struct local_ca *ca, const struct enroll_req *req,
 	    X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1 ||
 	    set_subject(x, req, params->subject_cn_only, &empty) == -1 ||
 	    set_validity(x, ca->cert, params, req->id) == -1 ||
-	    X509_set_pubkey(x, pk) != 1)
+	    set_pubkey(x, req) == -1)
 		goto out;
 	if (add_basic_constraints(x) == -1 ||
 	    add_key_usage(x, params->key_usage, pk) == -1 ||
@@ -374,7 +434,7 @@ local_ca_issue(void *priv, struct event_base *base,
 		return;
 	}
 	if (cert_serial_hex(cert, serial, sizeof(serial)) == 0)
-		log_info("req=%s msg=\"local CA signed\" serial=%s", req->id,
+		log_debug("req=%s msg=\"local CA signed\" serial=%s", req->id,
 		    serial);
 	done(arg, ENROLL_OK, NULL, cert);
 }

@@ -64,8 +64,10 @@ call_log(const struct est_call *c, int status, const char *what)
 	char who[96];
 
 	log_sanitize(c->who, strlen(c->who), who, sizeof(who));
-	log_info("req=%s est op=%s label=%s requester=\"%s\" status=%d "
-	         "msg=\"%s\"",
+	/* Successes are in the request and "issued" lines already. */
+	log_msg(status == 200 ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+	    "req=%s est op=%s label=%s requester=\"%s\" status=%d "
+	    "msg=\"%s\"",
 	    http_req_id(c->r), op_names[c->op],
 	    c->rt->label != NULL ? c->rt->label : "-",
 	    who[0] != '\0' ? who : "-", status, what);
@@ -367,7 +369,10 @@ build_req(struct est_call *c, X509_REQ *csr)
 	struct enroll_req *req;
 	enum enroll_reason reason;
 
-	if ((req = enroll_req_new(ENROLL_PROTO_EST)) == NULL ||
+	if ((req = enroll_req_new(ENROLL_PROTO_EST)) != NULL)
+		/* One id from the request line to the audit trail. */
+		snprintf(req->id, sizeof(req->id), "%s", http_req_id(c->r));
+	if (req == NULL ||
 	    enroll_req_set_profile(req, profile_name(c->rt->prof)) == -1 ||
 	    enroll_req_set_requester(req, c->who, c->how) == -1) {
 		X509_REQ_free(csr);
