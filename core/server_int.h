@@ -36,7 +36,7 @@ struct worker {
 	unsigned long served;
 	unsigned long next_id;
 	int draining;
-	int forced;	/* left with requests in flight: keep the loop */
+	int forced; /* left with requests in flight: keep the loop */
 };
 
 /* Shared, read-only while workers run. */
