@@ -189,6 +189,13 @@ http_log_reply(const struct http_req *r, int status)
 	    status, elapsed_ms(&r->start), r->aborted ? " aborted=1" : "");
 }
 
+/* libevent wrote the whole reply to the socket. */
+static void
+http_reply_written(struct evhttp_request *ev, void *arg)
+{
+	server_reply_flushed(arg);
+}
+
 void
 http_reply(struct http_req *r, int status, const char *content_type,
     const void *body, size_t len)
@@ -219,6 +226,10 @@ http_reply(struct http_req *r, int status, const char *content_type,
 		status = 500;
 	}
 	/* With the connection gone this only frees the request. */
+	if (evcon != NULL) {
+		w->unsent++;
+		evhttp_request_set_on_complete_cb(r->ev, http_reply_written, w);
+	}
 	evhttp_send_reply(r->ev, status, NULL, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);

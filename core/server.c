@@ -435,6 +435,8 @@ worker_teardown(struct worker *w)
 		evhttp_free(w->http);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
+	if (w->flush_timer != NULL)
+		event_free(w->flush_timer);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	store_conn_close(w->store);
@@ -450,13 +452,55 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * While draining, leave the loop once nothing is in flight and every
+ * reply has reached the socket: leaving earlier would drop replies still
+ * in libevent's buffers.  A client that stops reading cannot hold the
+ * exit longer than DRAIN_FLUSH_MS.
+ */
+#define DRAIN_FLUSH_MS 2000
+
+static void
+worker_flush_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	log_warn("msg=\"worker %u: %lu replies unsent at exit\"", w->index,
+	    w->unsent);
+	event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_maybe_exit(struct worker *w)
+{
+	struct timeval tv = {
+	    DRAIN_FLUSH_MS / 1000, (DRAIN_FLUSH_MS % 1000) * 1000};
+
+	if (!w->draining || w->inflight > 0)
+		return;
+	if (w->unsent == 0) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	if (w->flush_timer == NULL &&
+	    (w->flush_timer = evtimer_new(w->base, worker_flush_timeout, w)) !=
+	        NULL)
+		evtimer_add(w->flush_timer, &tv);
+}
+
 void
 server_request_done(struct worker *w)
 {
 	w->inflight--;
 	w->served++;
-	if (w->draining && w->inflight == 0)
-		event_base_loopexit(w->base, NULL);
+	worker_maybe_exit(w);
+}
+
+void
+server_reply_flushed(struct worker *w)
+{
+	w->unsent--;
+	worker_maybe_exit(w);
 }
 
 static void
@@ -483,10 +527,7 @@ worker_begin_drain(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < w->n_bound; i++)
 		evhttp_del_accept_socket(w->http, w->bound[i]);
 	w->n_bound = 0;
-	if (w->inflight == 0) {
-		event_base_loopexit(w->base, NULL);
-		return;
-	}
+	worker_maybe_exit(w);
 	w->drain_timer = evtimer_new(w->base, worker_drain_timeout, w);
 	if (w->drain_timer != NULL)
 		evtimer_add(w->drain_timer, &w->srv->shutdown_timeout);

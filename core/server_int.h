@@ -32,7 +32,9 @@ struct worker {
 	size_t n_bound;
 	struct store_conn *store;
 	struct event *drain_timer;
+	struct event *flush_timer;
 	unsigned long inflight; /* requests dispatched, not yet replied */
+	unsigned long unsent;   /* replies given to libevent, not yet written */
 	unsigned long served;
 	unsigned long next_id;
 	int draining;
@@ -53,7 +55,9 @@ const struct server_view *server_view(const struct server *srv);
 /* evhttp generic callback: wraps the request and dispatches it (http.c). */
 void http_dispatch(struct evhttp_request *evreq, void *worker);
 
-/* A reply was sent: the worker may finish draining (server.c). */
+/* A reply was handed to libevent (server.c). */
 void server_request_done(struct worker *w);
+/* A reply was written out to the socket (server.c). */
+void server_reply_flushed(struct worker *w);
 
 #endif
