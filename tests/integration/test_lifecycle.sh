@@ -141,6 +141,28 @@ st=$($CURL --cacert "$CA" --cert "$W/one.pem" --key "$W/one.key" \
 lib_check "simplereenroll with the revoked certificate -> 403 (got $st)" \
     test "$st" = 403
 
+# ------------------------------------------------------------ limits
+big=$(head -c 20000 /dev/zero | tr '\0' 'a')
+st=$($CURL --cacert "$CA" -H "X-Padding: $big" -o /dev/null -w '%{http_code}' \
+    "$BASE/.well-known/est/cacerts")
+lib_check "a 20 kB header (limit 16 kB) -> 400 (got $st)" test "$st" = 400
+st=$($CURL --cacert "$CA" -o /dev/null -w '%{http_code}' \
+    "$BASE/.well-known/est/cacerts")
+lib_check "the next request is served (got $st)" test "$st" = 200
+st=$($CURL --cacert "$CA" --tls-max 1.2 -o /dev/null -w '%{http_code}' \
+    "$BASE/healthz")
+lib_check "TLS 1.2 is served (got $st)" test "$st" = 200
+st=$($CURL --cacert "$CA" --tlsv1.3 -o /dev/null -w '%{http_code}' \
+    "$BASE/healthz")
+lib_check "TLS 1.3 is served (got $st)" test "$st" = 200
+$CURL --cacert "$CA" --tls-max 1.1 -o /dev/null "$BASE/healthz" 2>/dev/null
+lib_check "TLS 1.1 is refused" test $? -ne 0
+# Keep-alive: two requests on one connection, one TLS handshake.
+n=$($CURL --cacert "$CA" -v -o /dev/null -o /dev/null "$BASE/healthz" \
+    "$BASE/healthz" 2>&1 | grep -c 'Re-using existing connection')
+lib_check "keep-alive: the second request reuses the connection" \
+    test "$n" -ge 1
+
 # ------------------------------------------------------------ shutdown
 for i in 1 2 3; do
 	csr "slow$i"
