@@ -90,6 +90,10 @@ struct enroll_req {
 	X509 *renewal_of;     /* certificate being renewed, owned, or NULL */
 	int validity_days;    /* requested; 0 = profile default */
 	EVP_PKEY *server_key; /* serverkeygen: key made by us, owned */
+	/* the CSR's public key, owned; NULL: use X509_REQ_get0_pubkey(csr) */
+	EVP_PKEY *csr_key;
+	int csr_sig_ok; /* with csr_key: 1 when the CSR signature verified
+	                 * at parse */
 };
 
 /* New empty request with a fresh random id.  NULL on allocation failure. */
@@ -107,6 +111,14 @@ int enroll_req_set_requester(
  * identifiers and subject.  Returns ENROLL_OK or ENROLL_BAD_CSR.
  */
 enum enroll_reason enroll_req_take_csr(struct enroll_req *req, X509_REQ *csr);
+/*
+ * Parse `der` with csr_parse (keeping its key and signature verdict in
+ * csr_key and csr_sig_ok), then as enroll_req_take_csr.  Returns
+ * ENROLL_OK, ENROLL_MALFORMED when `der` is not one usable CSR (the
+ * request then has no CSR), or ENROLL_BAD_CSR.
+ */
+enum enroll_reason enroll_req_take_csr_der(
+    struct enroll_req *req, const unsigned char *der, size_t len);
 
 /* Outcome handed to the protocol.  Borrowed for the duration of the
  * callback; take references (X509_up_ref) to keep anything. */

@@ -98,6 +98,7 @@ enroll_req_free(struct enroll_req *req)
 	X509_REQ_free(req->csr);
 	X509_free(req->renewal_of);
 	EVP_PKEY_free(req->server_key);
+	EVP_PKEY_free(req->csr_key);
 	free(req);
 }
 
@@ -163,7 +164,30 @@ enroll_req_take_csr(struct enroll_req *req, X509_REQ *csr)
 {
 	X509_REQ_free(req->csr);
 	req->csr = csr;
+	/* A key kept from an earlier CSR would belong to another one. */
+	EVP_PKEY_free(req->csr_key);
+	req->csr_key = NULL;
+	req->csr_sig_ok = 0;
 	if (csr == NULL || csr_collect_idents(csr, req) == -1)
 		return ENROLL_BAD_CSR;
 	return ENROLL_OK;
+}
+
+enum enroll_reason
+enroll_req_take_csr_der(
+    struct enroll_req *req, const unsigned char *der, size_t len)
+{
+	enum enroll_reason reason;
+	EVP_PKEY *key = NULL;
+	X509_REQ *csr;
+	int sig_ok = 0;
+
+	csr = csr_parse(der, len, &key, &sig_ok);
+	reason = enroll_req_take_csr(req, csr);
+	if (csr == NULL)
+		return ENROLL_MALFORMED;
+	/* Set after take_csr, which drops any earlier key. */
+	req->csr_key = key;
+	req->csr_sig_ok = sig_ok;
+	return reason;
 }

@@ -94,7 +94,9 @@ rule_csr(const struct profile *prof, const struct enroll_req *req,
 {
 	if (req->csr == NULL)
 		return deny(out, ENROLL_BAD_CSR, "the request carries no CSR");
-	if (csr_verify_signature(req->csr) != 0)
+	/* csr_parse checked it already when it kept the key. */
+	if (req->csr_key != NULL ? !req->csr_sig_ok
+	                         : csr_verify_signature(req->csr) != 0)
 		return deny(out, ENROLL_BAD_SIGNATURE,
 		    "the CSR signature does not verify with the CSR's own "
 		    "public key");
@@ -138,7 +140,9 @@ rule_keys(const struct profile *prof, const struct enroll_req *req,
 {
 	const EVP_PKEY *pkey;
 
-	if ((pkey = X509_REQ_get0_pubkey(req->csr)) == NULL)
+	/* A CSR from csr_parse has no decoded key of its own. */
+	pkey = req->csr_key;
+	if (pkey == NULL && (pkey = X509_REQ_get0_pubkey(req->csr)) == NULL)
 		return deny(out, ENROLL_BAD_CSR,
 		    "the CSR public key cannot be decoded");
 	if (judge_key(prof, pkey, "key", out) != RC_OK)

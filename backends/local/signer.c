@@ -382,6 +382,8 @@ build_cert(const struct local_ca *ca, const struct enroll_req *req,
 	/* serverkeygen (RFC 7030 §4.4): certify the key we generated, not
 	 * the one that signed the CSR. */
 	pk = req->server_key;
+	if (pk == NULL)
+		pk = req->csr_key; /* csr_parse: the CSR has no decoded key */
 	if (pk == NULL && req->csr != NULL)
 		pk = X509_REQ_get0_pubkey(req->csr);
 	if (pk == NULL) {

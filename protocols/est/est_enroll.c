@@ -298,16 +298,16 @@ authenticate(struct est_call *c)
 /*
  * The PKCS#10 body: Content-Type exactly application/pkcs10, base64
  * with or without line breaks whatever Content-Transfer-Encoding says
- * (RFC 8951 §3.2).  Caller frees; NULL when c ended.
+ * (RFC 8951 §3.2).  Returns the DER (caller frees, *derlen set); NULL
+ * when c ended.
  */
-static X509_REQ *
-read_csr(struct est_call *c)
+static unsigned char *
+read_csr(struct est_call *c, size_t *derlen)
 {
 	const char *ct = http_req_header(c->r, "Content-Type");
 	const unsigned char *body;
 	unsigned char *der;
-	X509_REQ *csr;
-	size_t len, derlen;
+	size_t len;
 
 	if (ct == NULL || !http_media_type_is(ct, "application/pkcs10")) {
 		call_log(c, 415, "wrong Content-Type");
@@ -319,20 +319,14 @@ read_csr(struct est_call *c)
 	}
 	body = http_req_body(c->r, &len);
 	if (len == 0 ||
-	    (der = encoding_b64_decode((const char *)body, len, &derlen)) ==
+	    (der = encoding_b64_decode((const char *)body, len, derlen)) ==
 	        NULL) {
 		reply_reason(c, ENROLL_MALFORMED,
 		    "the request body is not "
 		    "base64 (RFC 8951 §3.2)");
 		return NULL;
 	}
-	csr = csr_from_der(der, derlen);
-	free(der);
-	if (csr == NULL)
-		reply_reason(c, ENROLL_MALFORMED,
-		    "the request body is not "
-		    "one DER PKCS#10 CertificationRequest (RFC 7030 §4.2.1)");
-	return csr;
+	return der;
 }
 
 /*
@@ -362,9 +356,12 @@ fill_op(struct est_call *c, struct enroll_req *req)
 	return 0;
 }
 
-/* The request for the pipeline, taking csr.  NULL when c ended. */
+/*
+ * The request for the pipeline from the CSR's DER (borrowed), parsed by
+ * csr_parse so that the key decoders do not run.  NULL when c ended.
+ */
 static struct enroll_req *
-build_req(struct est_call *c, X509_REQ *csr)
+build_req(struct est_call *c, const unsigned char *der, size_t derlen)
 {
 	struct enroll_req *req;
 	enum enroll_reason reason;
@@ -375,11 +372,17 @@ build_req(struct est_call *c, X509_REQ *csr)
 	if (req == NULL ||
 	    enroll_req_set_profile(req, profile_name(c->rt->prof)) == -1 ||
 	    enroll_req_set_requester(req, c->who, c->how) == -1) {
-		X509_REQ_free(csr);
 		reply_reason(c, ENROLL_INTERNAL, "out of memory");
 		goto fail;
 	}
-	if ((reason = enroll_req_take_csr(req, csr)) != ENROLL_OK) {
+	reason = enroll_req_take_csr_der(req, der, derlen);
+	if (reason == ENROLL_MALFORMED) {
+		reply_reason(c, reason,
+		    "the request body is not "
+		    "one DER PKCS#10 CertificationRequest (RFC 7030 §4.2.1)");
+		goto fail;
+	}
+	if (reason != ENROLL_OK) {
 		reply_reason(c, reason,
 		    "the CSR extensions could not be "
 		    "parsed (RFC 2986)");
@@ -544,11 +547,14 @@ static void
 proceed(struct est_call *c)
 {
 	struct enroll_req *req;
-	X509_REQ *csr;
+	unsigned char *der;
+	size_t derlen = 0;
 
-	if ((csr = read_csr(c)) == NULL)
+	if ((der = read_csr(c, &derlen)) == NULL)
 		return;
-	if ((req = build_req(c, csr)) == NULL)
+	req = build_req(c, der, derlen);
+	free(der);
+	if (req == NULL)
 		return;
 	if (c->op == EST_OP_SERVERKEYGEN) {
 		keygen_start(c, req);
