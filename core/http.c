@@ -36,6 +36,7 @@ struct http_req {
 	int ev_gone; /* libevent frees ev itself: never touch it again */
 	const char *method;
 	char peer[64];
+	const struct route *route; /* NULL until routed */
 };
 
 static double
@@ -158,6 +159,14 @@ struct gateway *
 http_req_gateway(const struct http_req *r)
 {
 	return server_view(r->w->srv)->gw;
+}
+
+void *
+http_req_worker_state(const struct http_req *r)
+{
+	return r->route == NULL || r->w->hstate == NULL
+	    ? NULL
+	    : r->w->hstate[r->route->handler_index];
 }
 
 int
@@ -390,5 +399,6 @@ http_dispatch(struct evhttp_request *evreq, void *arg)
 		http_reply_text(r, 404, "no such resource");
 		return;
 	}
+	r->route = rt;
 	rt->handler->handle(r, http_route_priv(v, rt));
 }

@@ -39,6 +39,9 @@ int http_req_is_tls(const struct http_req *r);
 struct worker *http_req_worker(const struct http_req *r);
 struct event_base *http_req_base(const struct http_req *r);
 struct gateway *http_req_gateway(const struct http_req *r);
+/* The handling protocol's state for this worker (its worker_init), or
+ * NULL. */
+void *http_req_worker_state(const struct http_req *r);
 
 /* Add a response header before replying (copied).  0 / -1. */
 int http_reply_header(struct http_req *r, const char *name, const char *value);

@@ -225,7 +225,7 @@ server_build_routes(
 			n++;
 	if ((srv->routes = calloc(n + 1, sizeof(*srv->routes))) == NULL)
 		return -1;
-	for (h = proto_handlers; *h != NULL; h++) {
+	for (h = proto_handlers; *h != NULL; h++, srv->view.n_handlers++) {
 		void *priv = NULL;
 
 		if ((*h)->init(gw, json_object_get(conf, (*h)->name), &priv,
@@ -237,6 +237,7 @@ server_build_routes(
 			srv->routes[i].handler = *h;
 			/* The first route of a handler owns priv. */
 			srv->routes[i].priv = priv;
+			srv->routes[i].handler_index = srv->view.n_handlers;
 			i++;
 		}
 	}
@@ -381,6 +382,31 @@ server_port_free(struct listen_addr *a)
 	return rc;
 }
 
+/* Each handler's per-worker state (protocol.h worker_init). */
+static int
+worker_init_handlers(struct server *srv, struct worker *w)
+{
+	size_t i;
+
+	if ((w->hstate = calloc(
+	         srv->view.n_handlers + 1, sizeof(*w->hstate))) == NULL)
+		return -1;
+	for (i = 0; i < srv->view.n_routes; i++) {
+		const struct route *rt = &srv->routes[i];
+
+		if (rt->handler->worker_init == NULL ||
+		    w->hstate[rt->handler_index] != NULL)
+			continue;
+		if (rt->handler->worker_init(rt->priv, w->base,
+		        &w->hstate[rt->handler_index]) == -1) {
+			log_error("msg=\"%s: worker state failed\"",
+			    rt->handler->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Set up one worker's loop, evhttp and sockets; runs on the main thread
  * so that bind errors are reported before anything is printed. */
 static int
@@ -421,7 +447,7 @@ worker_setup(struct server *srv, struct worker *w)
 	}
 	if ((w->store = store_conn_open(gateway_store(srv->view.gw))) == NULL)
 		return -1;
-	return 0;
+	return worker_init_handlers(srv, w);
 }
 
 static void
@@ -433,6 +459,17 @@ worker_teardown(struct worker *w)
 		return;
 	if (w->http != NULL)
 		evhttp_free(w->http);
+	for (size_t i = 0; w->hstate != NULL && i < w->srv->view.n_routes;
+	     i++) {
+		const struct route *rt = &w->srv->routes[i];
+
+		if (rt->handler->worker_free != NULL &&
+		    w->hstate[rt->handler_index] != NULL) {
+			rt->handler->worker_free(w->hstate[rt->handler_index]);
+			w->hstate[rt->handler_index] = NULL;
+		}
+	}
+	free(w->hstate);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
 	if (w->flush_timer != NULL)

@@ -20,6 +20,7 @@ struct route {
 	size_t prefix_len;
 	const struct proto_handler *handler;
 	void *priv;
+	size_t handler_index; /* into worker.hstate */
 };
 
 struct worker {
@@ -31,6 +32,7 @@ struct worker {
 	struct evhttp_bound_socket **bound;
 	size_t n_bound;
 	struct store_conn *store;
+	void **hstate; /* per handler: its worker_init state */
 	struct event *drain_timer;
 	struct event *flush_timer;
 	unsigned long inflight; /* requests dispatched, not yet replied */
@@ -46,6 +48,7 @@ struct server_view {
 	struct gateway *gw;
 	const struct route *routes;
 	size_t n_routes;
+	size_t n_handlers;
 	unsigned id_prefix; /* random, makes request ids unique per run */
 };
 

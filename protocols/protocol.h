@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+struct event_base;
 struct http_req;
 struct gateway;
 
@@ -32,6 +33,13 @@ struct proto_handler {
 	void (*handle)(struct http_req *r, void *priv);
 	/* MAY. NULL-safe. */
 	void (*free)(void *priv);
+	/* MAY. State of one worker, made on the main thread before that
+	 * worker's loop runs and used only from that loop (a resolver bound
+	 * to it, say); handle() finds it with http_req_worker_state().
+	 * 0 / -1. */
+	int (*worker_init)(void *priv, struct event_base *base, void **wstate);
+	/* MAY. After the worker's loop ended.  NULL-safe. */
+	void (*worker_free)(void *wstate);
 };
 
 /* NULL-terminated registry (protocols/registry.c). */
