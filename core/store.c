@@ -1,13 +1,14 @@
 /*
  * The process-wide store (core/store.h): the driver registry, the writer
- * thread that commits queued certificates in batches, and per-thread
+ * thread that commits queued sets of writes in batches, and per-thread
  * synchronous connections.
  *
  * Why one writer: SQLite allows one writer at a time and every commit
  * costs an fsync.  Funnelling the loops' writes through one thread lets a
- * single transaction (one fsync) carry every certificate that arrived
- * while the previous one was being committed, and keeps fsync off the
- * event loops (STYLE.md rule 11).
+ * single transaction (one fsync) carry every set that arrived while the
+ * previous one was being committed, and keeps fsync off the event loops
+ * (STYLE.md rule 11).  Each set runs under its own savepoint, so a
+ * conflicting one is undone without disturbing the others.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -27,20 +28,38 @@ static const struct store_ops *const store_drivers[] = {
     NULL,
 };
 
-/* The string fields of struct audit_record, copied into a job. */
+/* The string fields of struct audit_record, copied into an operation. */
 #define AUDIT_NSTR 8
 
-/* One queued write: a certificate with its audit record, or an audit
- * record alone (rec == NULL, no completion). */
+/* Expired objects are swept at most this often (seconds). */
+#define STORE_EXPIRE_EVERY 60
+
+enum txn_op_type { TXN_PUT, TXN_DELETE, TXN_CERT, TXN_AUDIT };
+
+/* One write of a set.  Everything it points to is owned. */
+struct txn_op {
+	struct txn_op *next;
+	enum txn_op_type type;
+	struct store_obj obj;      /* PUT; DELETE uses kind and id only */
+	struct cert_record *rec;   /* CERT */
+	struct audit_record audit; /* AUDIT: its strings point into str */
+	char *str[AUDIT_NSTR];
+};
+
+struct store_txn {
+	struct txn_op *head;
+	struct txn_op **tail;
+};
+
+/* One queued set of writes and who waits for it (done == NULL: nobody,
+ * an audit record alone). */
 struct store_job {
 	struct store_job *next;
-	struct cert_record *rec; /* owned, or NULL */
-	int has_audit;
-	struct audit_record audit; /* its strings point into str */
-	char *str[AUDIT_NSTR];
+	struct store_txn *txn;   /* owned until written */
 	struct event_base *base; /* borrowed; where done runs */
-	store_done_fn *done;
+	store_txn_done_fn *done;
 	void *arg;
+	int no_conflict; /* report a conflict as -1 (store_submit_cert) */
 	int rc;
 };
 
@@ -54,6 +73,7 @@ struct store {
 	struct store_job *head;
 	struct store_job **tail;
 	int stop;
+	time_t last_expire; /* writer thread only */
 };
 
 struct store_conn {
@@ -86,80 +106,297 @@ cert_record_clear(struct cert_record *rec)
 	memset(rec, 0, sizeof(*rec));
 }
 
+void
+store_obj_clear(struct store_obj *o)
+{
+	if (o == NULL)
+		return;
+	free(o->kind);
+	free(o->id);
+	free(o->key1);
+	free(o->key2);
+	free(o->status);
+	free(o->json);
+	memset(o, 0, sizeof(*o));
+}
+
 static void
-job_free(struct store_job *job)
+op_free(struct txn_op *op)
 {
 	size_t i;
 
+	if (op == NULL)
+		return;
+	store_obj_clear(&op->obj);
+	cert_record_clear(op->rec);
+	free(op->rec);
+	for (i = 0; i < AUDIT_NSTR; i++)
+		free(op->str[i]);
+	free(op);
+}
+
+/* Caller frees with store_txn_free(), or hands it to the store. */
+struct store_txn *
+store_txn_new(void)
+{
+	struct store_txn *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->tail = &t->head;
+	return t;
+}
+
+void
+store_txn_free(struct store_txn *t)
+{
+	struct txn_op *op, *next;
+
+	if (t == NULL)
+		return;
+	for (op = t->head; op != NULL; op = next) {
+		next = op->next;
+		op_free(op);
+	}
+	free(t);
+}
+
+/* A new operation of `type` for the caller to fill; NULL on allocation
+ * failure.  Appended only by op_append(), once complete. */
+static struct txn_op *
+op_new(enum txn_op_type type)
+{
+	struct txn_op *op;
+
+	if ((op = calloc(1, sizeof(*op))) != NULL)
+		op->type = type;
+	return op;
+}
+
+static void
+op_append(struct store_txn *t, struct txn_op *op)
+{
+	*t->tail = op;
+	t->tail = &op->next;
+}
+
+/* *out = a copy of s, NULL for NULL.  0 / -1. */
+static int
+dup_opt(const char *s, char **out)
+{
+	*out = NULL;
+	if (s != NULL && (*out = strdup(s)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* A kind and id within the bounds of core/store.h.  Checked when the set
+ * is built, so that a malformed one fails at once and never costs a
+ * batch its group commit. */
+static int
+obj_key_ok(const char *kind, const char *id)
+{
+	return kind != NULL && id != NULL && *kind != '\0' && *id != '\0' &&
+	    strlen(kind) <= STORE_OBJ_KIND_MAX &&
+	    strlen(id) <= STORE_OBJ_ID_MAX;
+}
+
+int
+store_txn_put(struct store_txn *t, const struct store_obj *o)
+{
+	struct txn_op *op = NULL;
+	int rc = -1;
+
+	if (t == NULL || o == NULL || !obj_key_ok(o->kind, o->id) ||
+	    o->json == NULL || o->version < 0 || (op = op_new(TXN_PUT)) == NULL)
+		goto out;
+	if (dup_opt(o->kind, &op->obj.kind) == -1 ||
+	    dup_opt(o->id, &op->obj.id) == -1 ||
+	    dup_opt(o->key1, &op->obj.key1) == -1 ||
+	    dup_opt(o->key2, &op->obj.key2) == -1 ||
+	    dup_opt(o->status, &op->obj.status) == -1 ||
+	    dup_opt(o->json, &op->obj.json) == -1)
+		goto out;
+	op->obj.expires = o->expires;
+	op->obj.version = o->version;
+	op_append(t, op);
+	op = NULL;
+	rc = 0;
+out:
+	op_free(op);
+	return rc;
+}
+
+int
+store_txn_delete(struct store_txn *t, const char *kind, const char *id)
+{
+	struct txn_op *op = NULL;
+	int rc = -1;
+
+	if (t == NULL || !obj_key_ok(kind, id) ||
+	    (op = op_new(TXN_DELETE)) == NULL ||
+	    dup_opt(kind, &op->obj.kind) == -1 ||
+	    dup_opt(id, &op->obj.id) == -1)
+		goto out;
+	op_append(t, op);
+	op = NULL;
+	rc = 0;
+out:
+	op_free(op);
+	return rc;
+}
+
+int
+store_txn_cert(struct store_txn *t, struct cert_record *rec)
+{
+	struct txn_op *op;
+
+	if (rec == NULL)
+		return -1;
+	if (t == NULL || (op = op_new(TXN_CERT)) == NULL) {
+		cert_record_clear(rec);
+		free(rec);
+		return -1;
+	}
+	op->rec = rec;
+	op_append(t, op);
+	return 0;
+}
+
+/*
+ * Copy `src`: the caller's strings are borrowed and die with its request,
+ * the set outlives it.  A zero time becomes now.  0 / -1.
+ */
+int
+store_txn_audit(struct store_txn *t, const struct audit_record *src)
+{
+	struct txn_op *op = NULL;
+	struct audit_record *a;
+	const char **f[AUDIT_NSTR];
+	size_t i;
+	int rc = -1;
+
+	if (t == NULL || src == NULL || (op = op_new(TXN_AUDIT)) == NULL)
+		goto out;
+	a = &op->audit;
+	*a = *src;
+	if (a->at == 0)
+		a->at = time(NULL);
+	f[0] = &a->request_id;
+	f[1] = &a->profile;
+	f[2] = &a->requester;
+	f[3] = &a->subject;
+	f[4] = &a->event;
+	f[5] = &a->reason;
+	f[6] = &a->detail;
+	f[7] = &a->serial;
+	for (i = 0; i < AUDIT_NSTR; i++) {
+		if (dup_opt(*f[i], &op->str[i]) == -1)
+			goto out;
+		*f[i] = op->str[i];
+	}
+	op_append(t, op);
+	op = NULL;
+	rc = 0;
+out:
+	op_free(op);
+	return rc;
+}
+
+/*
+ * Write every operation of `t` in the connection's open transaction.
+ * 0 written, 1 conflict (the caller undoes what was written), -1 error.
+ */
+static int
+txn_write(const struct store_ops *ops, void *conn, const struct store_txn *t)
+{
+	const struct txn_op *op;
+	int r = 0;
+
+	for (op = t->head; op != NULL && r == 0; op = op->next) {
+		switch (op->type) {
+		case TXN_PUT:
+			r = ops->obj_put(conn, &op->obj);
+			break;
+		case TXN_DELETE:
+			r = ops->obj_delete(conn, op->obj.kind, op->obj.id);
+			break;
+		case TXN_CERT:
+			r = ops->cert_put(conn, op->rec);
+			break;
+		case TXN_AUDIT:
+			r = ops->audit_put(conn, &op->audit);
+			break;
+		}
+	}
+	return r;
+}
+
+static void
+job_free(struct store_job *job)
+{
 	if (job == NULL)
 		return;
-	cert_record_clear(job->rec);
-	free(job->rec);
-	for (i = 0; i < AUDIT_NSTR; i++)
-		free(job->str[i]);
+	store_txn_free(job->txn);
 	free(job);
 }
 
 /*
- * Copy `src` into job->audit: the caller's strings are borrowed and die
- * with its request, the job outlives it.  A zero time becomes now.
- * 0 / -1 (strings copied so far are freed by job_free).
+ * Housekeeping in the writer's open transaction, under its own savepoint:
+ * sweep a bounded number of expired objects, at most every
+ * STORE_EXPIRE_EVERY seconds.  Best effort: they are invisible already,
+ * so a failure only delays the sweep.  Inside the batch rather than after
+ * it so that it costs no extra fsync and never holds the write lock once
+ * the completions have gone out.
  */
-static int
-job_copy_audit(struct store_job *job, const struct audit_record *src)
+static void
+store_expire(struct store *st)
 {
-	struct audit_record *a = &job->audit;
-	const char **f[AUDIT_NSTR] = {&a->request_id, &a->profile,
-	    &a->requester, &a->subject, &a->event, &a->reason, &a->detail,
-	    &a->serial};
-	size_t i;
+	const struct store_ops *ops = st->ops;
+	time_t now = time(NULL);
 
-	*a = *src;
-	if (a->at == 0)
-		a->at = time(NULL);
-	for (i = 0; i < AUDIT_NSTR; i++) {
-		if (*f[i] == NULL)
-			continue;
-		if ((job->str[i] = strdup(*f[i])) == NULL) {
-			*f[i] = NULL;
-			return -1;
-		}
-		*f[i] = job->str[i];
+	if (now - st->last_expire < STORE_EXPIRE_EVERY)
+		return;
+	st->last_expire = now;
+	if (ops->savepoint(st->wconn) == -1)
+		return;
+	if (ops->obj_expire(st->wconn, now) == 0) {
+		ops->release(st->wconn);
+	} else {
+		ops->rollback_to(st->wconn);
+		log_warn("msg=\"store: expired objects not swept\"");
 	}
-	job->has_audit = 1;
-	return 0;
-}
-
-/* Write one job's records in the current transaction.  0 / -1. */
-static int
-job_write(struct store *st, struct store_job *job)
-{
-	if (job->rec != NULL && st->ops->cert_put(st->wconn, job->rec) == -1)
-		return -1;
-	if (job->has_audit && st->ops->audit_put(st->wconn, &job->audit) == -1)
-		return -1;
-	return 0;
 }
 
 /*
- * Write jobs from `first` up to (not including) `end` in one transaction.
- * 0 when committed, -1 when rolled back.
+ * Write jobs from `first` up to (not including) `end` in one transaction,
+ * each under a savepoint: a conflicting job is undone alone (rc 1).
+ * 0 when committed (rc set on each job), -1 when all was rolled back.
  */
 static int
 batch_txn(struct store *st, struct store_job *first, struct store_job *end)
 {
+	const struct store_ops *ops = st->ops;
 	struct store_job *j;
+	int r;
 
-	if (st->ops->begin(st->wconn) == -1)
+	if (ops->begin(st->wconn) == -1)
 		return -1;
-	for (j = first; j != end; j = j->next)
-		if (job_write(st, j) == -1)
+	store_expire(st);
+	for (j = first; j != end; j = j->next) {
+		if (ops->savepoint(st->wconn) == -1 ||
+		    (r = txn_write(ops, st->wconn, j->txn)) == -1)
 			goto fail;
-	if (st->ops->commit(st->wconn) == -1)
+		if ((r == 1 ? ops->rollback_to(st->wconn)
+		            : ops->release(st->wconn)) == -1)
+			goto fail;
+		j->rc = r;
+	}
+	if (ops->commit(st->wconn) == -1)
 		goto fail;
 	return 0;
 fail:
-	st->ops->rollback(st->wconn);
+	ops->rollback(st->wconn);
 	return -1;
 }
 
@@ -172,15 +409,33 @@ static void
 batch_run(struct store *st, struct store_job *batch)
 {
 	struct store_job *j;
-	int rc;
 
-	rc = batch_txn(st, batch, NULL);
-	for (j = batch; j != NULL; j = j->next)
-		j->rc = rc;
-	if (rc == 0 || batch->next == NULL)
+	if (batch_txn(st, batch, NULL) == 0)
 		return;
 	for (j = batch; j != NULL; j = j->next)
-		j->rc = batch_txn(st, j, j->next);
+		if (batch->next == NULL || batch_txn(st, j, j->next) == -1)
+			j->rc = -1;
+}
+
+/* Say what a failed set loses; object ids may come from peers, so only
+ * the kind is named. */
+static void
+txn_log_lost(const struct store_txn *t)
+{
+	const struct txn_op *op;
+
+	for (op = t->head; op != NULL; op = op->next) {
+		if (op->type == TXN_CERT)
+			log_error("msg=\"store: certificate not stored\" "
+			          "serial=%s",
+			    op->rec->serial);
+		else if (op->type == TXN_AUDIT)
+			log_error("msg=\"store: audit record lost\" event=%s",
+			    op->audit.event != NULL ? op->audit.event : "-");
+		else
+			log_error("msg=\"store: object not stored\" kind=%s",
+			    op->obj.kind);
+	}
 }
 
 /* On the loop of job->base: hand the outcome over, then forget the job. */
@@ -194,8 +449,8 @@ job_complete_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Post each certificate's outcome to its loop; free audit-only jobs.
- * The record itself is freed here, on the writer, once written.
+ * Post each job's outcome to its loop; free the jobs nobody waits for.
+ * The written records are freed here, on the writer.
  */
 static void
 batch_complete(struct store_job *batch)
@@ -206,16 +461,13 @@ batch_complete(struct store_job *batch)
 	for (j = batch; j != NULL; j = next) {
 		next = j->next;
 		j->next = NULL;
-		if (j->rc == -1 && j->rec != NULL)
-			log_error("msg=\"store: certificate not stored\" "
-			          "serial=%s",
-			    j->rec->serial);
-		else if (j->rc == -1)
-			log_error("msg=\"store: audit record lost\" event=%s",
-			    j->audit.event != NULL ? j->audit.event : "-");
-		cert_record_clear(j->rec);
-		free(j->rec);
-		j->rec = NULL;
+		if (j->rc == -1)
+			txn_log_lost(j->txn);
+		/* A certificate's caller knows only 0 / -1. */
+		if (j->rc == 1 && j->no_conflict)
+			j->rc = -1;
+		store_txn_free(j->txn);
+		j->txn = NULL;
 		if (j->done == NULL) {
 			job_free(j);
 			continue;
@@ -257,12 +509,33 @@ writer_main(void *arg)
 	return NULL;
 }
 
-/* Append a job, or refuse once store_close() began.  0 / -1. */
+/* A job for `t` (taken: freed here on failure); done may be NULL.
+ * NULL on allocation failure. */
+static struct store_job *
+job_new(struct store_txn *t, struct event_base *base, store_txn_done_fn *done,
+    void *arg)
+{
+	struct store_job *job;
+
+	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		store_txn_free(t);
+		return NULL;
+	}
+	job->txn = t;
+	job->base = base;
+	job->done = done;
+	job->arg = arg;
+	return job;
+}
+
+/* Append `job` (taken), or refuse once store_close() began.  0 / -1. */
 static int
 store_enqueue(struct store *st, struct store_job *job)
 {
 	int rc = -1;
 
+	if (job == NULL)
+		return -1;
 	pthread_mutex_lock(&st->mu);
 	if (!st->stop) {
 		*st->tail = job;
@@ -271,6 +544,8 @@ store_enqueue(struct store *st, struct store_job *job)
 		rc = 0;
 	}
 	pthread_mutex_unlock(&st->mu);
+	if (rc == -1)
+		job_free(job);
 	return rc;
 }
 
@@ -341,50 +616,51 @@ store_submit_cert(struct store *st, struct event_base *base,
     struct cert_record *rec, const struct audit_record *audit,
     store_done_fn *done, void *arg)
 {
-	struct store_job *job = NULL;
-	int rc = -1;
+	struct store_job *job;
+	struct store_txn *t;
 
 	if (rec == NULL)
 		return -1;
 	if (st == NULL || base == NULL || done == NULL ||
-	    (job = calloc(1, sizeof(*job))) == NULL)
-		goto out;
-	job->rec = rec;
-	rec = NULL;
-	job->base = base;
-	job->done = done;
-	job->arg = arg;
-	if (audit != NULL && job_copy_audit(job, audit) == -1)
-		goto out;
-	if (store_enqueue(st, job) == -1)
-		goto out;
-	job = NULL;
-	rc = 0;
-out:
-	if (rec != NULL) {
+	    (t = store_txn_new()) == NULL) {
 		cert_record_clear(rec);
 		free(rec);
+		return -1;
 	}
-	job_free(job);
-	return rc;
+	if (store_txn_cert(t, rec) == -1 ||
+	    (audit != NULL && store_txn_audit(t, audit) == -1)) {
+		store_txn_free(t);
+		return -1;
+	}
+	if ((job = job_new(t, base, done, arg)) == NULL)
+		return -1;
+	job->no_conflict = 1;
+	return store_enqueue(st, job);
 }
 
 int
 store_submit_audit(struct store *st, const struct audit_record *audit)
 {
-	struct store_job *job = NULL;
-	int rc = -1;
+	struct store_txn *t;
 
-	if (st == NULL || audit == NULL ||
-	    (job = calloc(1, sizeof(*job))) == NULL)
-		goto out;
-	if (job_copy_audit(job, audit) == -1 || store_enqueue(st, job) == -1)
-		goto out;
-	job = NULL;
-	rc = 0;
-out:
-	job_free(job);
-	return rc;
+	if (st == NULL || audit == NULL || (t = store_txn_new()) == NULL)
+		return -1;
+	if (store_txn_audit(t, audit) == -1) {
+		store_txn_free(t);
+		return -1;
+	}
+	return store_enqueue(st, job_new(t, NULL, NULL, NULL));
+}
+
+int
+store_submit_txn(struct store *st, struct event_base *base, struct store_txn *t,
+    store_txn_done_fn *done, void *arg)
+{
+	if (st == NULL || base == NULL || done == NULL || t == NULL) {
+		store_txn_free(t);
+		return -1;
+	}
+	return store_enqueue(st, job_new(t, base, done, arg));
 }
 
 /* Caller frees with store_conn_close().  NULL on error (logged). */
@@ -479,4 +755,46 @@ int
 store_list_revoked(struct store_conn *c, store_revoked_fn *fn, void *arg)
 {
 	return c->ops->cert_list_revoked(c->conn, fn, arg);
+}
+
+int
+store_obj_get(struct store_conn *c, const char *kind, const char *id,
+    struct store_obj *out)
+{
+	return c->ops->obj_get(c->conn, kind, id, out);
+}
+
+int
+store_obj_find(struct store_conn *c, const char *kind, int which,
+    const char *value, store_obj_fn *fn, void *arg)
+{
+	return c->ops->obj_find(c->conn, kind, which, value, fn, arg);
+}
+
+long
+store_obj_count(struct store_conn *c, const char *kind, int which,
+    const char *value, time_t since)
+{
+	return c->ops->obj_count(c->conn, kind, which, value, since);
+}
+
+/* The writer's rules on the caller's connection, without a batch: a
+ * conflict or an error rolls the whole set back. */
+int
+store_txn_run(struct store_conn *c, struct store_txn *t)
+{
+	int rc = -1;
+
+	if (c == NULL || t == NULL || c->ops->begin(c->conn) == -1)
+		goto out;
+	if ((rc = txn_write(c->ops, c->conn, t)) == 0 &&
+	    c->ops->commit(c->conn) == -1)
+		rc = -1;
+	if (rc != 0)
+		c->ops->rollback(c->conn);
+	if (rc == -1)
+		txn_log_lost(t);
+out:
+	store_txn_free(t);
+	return rc;
 }

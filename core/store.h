@@ -66,6 +66,11 @@ struct revoked_entry {
 
 typedef int store_revoked_fn(const struct revoked_entry *e, void *arg);
 
+struct store_obj;
+/* Called per match, oldest first; the object is borrowed for the call.
+ * Return -1 to stop. */
+typedef int store_obj_fn(const struct store_obj *o, void *arg);
+
 /* A storage driver.  Every slot is MUST.  Functions return 0 / -1 unless
  * said otherwise; a driver never logs secrets. */
 struct store_ops {
@@ -88,6 +93,25 @@ struct store_ops {
 	/* Call fn for every revoked certificate; stops when fn returns -1. */
 	int (*cert_list_revoked)(void *conn, store_revoked_fn *fn, void *arg);
 	int (*audit_put)(void *conn, const struct audit_record *rec);
+	/* Protocol objects (see struct store_obj below).  put: 0 written,
+	 * 1 conflict (exists on insert / version differs on update);
+	 * delete: 0 deleted, 1 absent. */
+	int (*obj_put)(void *conn, const struct store_obj *o);
+	int (*obj_delete)(void *conn, const char *kind, const char *id);
+	int (*obj_get)(void *conn, const char *kind, const char *id,
+	    struct store_obj *out);
+	int (*obj_find)(void *conn, const char *kind, int which,
+	    const char *value, store_obj_fn *fn, void *arg);
+	long (*obj_count)(void *conn, const char *kind, int which,
+	    const char *value, time_t since);
+	/* Nested units inside begin/commit: a conflicting set is undone
+	 * without losing the rest of the batch. */
+	int (*savepoint)(void *conn);
+	int (*release)(void *conn);
+	int (*rollback_to)(void *conn);
+	/* Housekeeping: delete a bounded number of objects expired at
+	 * `now`, inside the caller's transaction.  0 / -1. */
+	int (*obj_expire)(void *conn, time_t now);
 	void (*close)(void *conn);
 };
 
@@ -121,6 +145,78 @@ int store_submit_cert(struct store *st, struct event_base *base,
 
 /* Queue an audit record (copied); written in the next batch. 0 / -1. */
 int store_submit_audit(struct store *st, const struct audit_record *audit);
+
+/*
+ * Protocol objects: ACME accounts, orders, authorizations, nonces, SCEP
+ * transactions... kept as JSON documents in one table so that core
+ * knows no protocol's schema.  Looked up by (kind, id) or by the indexed
+ * fields key1 / key2.  Writes are optimistic: an update names the
+ * version it read, and fails as a conflict when another writer (another
+ * worker, another node) changed the object meanwhile.
+ */
+#define STORE_OBJ_KIND_MAX 32
+#define STORE_OBJ_ID_MAX 128
+
+struct store_obj {
+	char *kind;     /* namespace, "acme.order"; at most 32 bytes */
+	char *id;       /* unique within kind; at most 128 bytes */
+	char *key1;     /* indexed lookup field, or NULL */
+	char *key2;     /* indexed lookup field, or NULL */
+	char *status;   /* free text, or NULL */
+	char *json;     /* the document */
+	time_t created; /* set by the store on insert */
+	time_t expires; /* 0 = never; expired objects are not returned */
+	long version;   /* as read; 0 for an object not yet stored */
+};
+
+/* Free the strings of an object and zero it.  NULL-safe. */
+void store_obj_clear(struct store_obj *o);
+
+/* 0 found (out filled, caller clears), 1 absent or expired, -1 error. */
+int store_obj_get(struct store_conn *c, const char *kind, const char *id,
+    struct store_obj *out);
+
+/* Every unexpired object of `kind` whose key1 (which 1) or key2 (which 2)
+ * equals value.  0, or -1 on error or when fn stopped. */
+int store_obj_find(struct store_conn *c, const char *kind, int which,
+    const char *value, store_obj_fn *fn, void *arg);
+/* How many unexpired objects of kind with key1/key2 = value were created
+ * at or after `since` (rate limits).  -1 on error. */
+long store_obj_count(struct store_conn *c, const char *kind, int which,
+    const char *value, time_t since);
+
+/*
+ * A set of writes committed together, durably, by the writer thread:
+ * object puts and deletes, certificates, audit records.  A conflict on
+ * any put or delete undoes the whole set (and only it).
+ */
+struct store_txn;
+
+struct store_txn *store_txn_new(void);
+void store_txn_free(struct store_txn *t);
+/* Insert (o->version 0: conflict if (kind, id) exists) or update (only
+ * when the stored version is o->version; it becomes o->version + 1).
+ * Copied.  0 / -1 (allocation). */
+int store_txn_put(struct store_txn *t, const struct store_obj *o);
+/* Delete exactly one unexpired object: conflict when it is absent (a
+ * nonce consumed twice).  0 / -1. */
+int store_txn_delete(struct store_txn *t, const char *kind, const char *id);
+/* Add a certificate (taken, even on failure) / an audit record (copied). */
+int store_txn_cert(struct store_txn *t, struct cert_record *rec);
+int store_txn_audit(struct store_txn *t, const struct audit_record *a);
+
+/* rc: 0 committed, 1 conflict (nothing of the set written), -1 error. */
+typedef void store_txn_done_fn(int rc, void *arg);
+/*
+ * Queue `t` (taken, freed by the store).  done runs on the loop of base
+ * after the commit.  0 when queued; -1 when not (done will not run).
+ */
+int store_submit_txn(struct store *st, struct event_base *base,
+    struct store_txn *t, store_txn_done_fn *done, void *arg);
+
+/* Run `t` now on the caller's connection, in its own transaction (the
+ * CLI, tests).  Returns like store_txn_done_fn's rc.  t is taken. */
+int store_txn_run(struct store_conn *c, struct store_txn *t);
 
 /* A synchronous connection for one thread (a worker's reads, the CLI). */
 struct store_conn *store_conn_open(struct store *st);

@@ -55,6 +55,21 @@ static const char *const migrations[] = {
     "  reason TEXT,"
     "  detail TEXT,"
     "  serial TEXT);",
+    /* v2: protocol objects (ACME, SCEP state) as JSON documents. */
+    "CREATE TABLE objects ("
+    "  kind TEXT NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  key1 TEXT,"
+    "  key2 TEXT,"
+    "  status TEXT,"
+    "  json TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL DEFAULT 0,"
+    "  version INTEGER NOT NULL,"
+    "  PRIMARY KEY (kind, id));"
+    "CREATE INDEX objects_key1 ON objects(kind, key1);"
+    "CREATE INDEX objects_key2 ON objects(kind, key2);"
+    "CREATE INDEX objects_expires ON objects(expires) WHERE expires > 0;",
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
@@ -69,8 +84,26 @@ enum stmt_id {
 	ST_CERT_REVOKE,
 	ST_LIST_REVOKED,
 	ST_AUDIT_PUT,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_OBJ_INSERT,
+	ST_OBJ_UPDATE,
+	ST_OBJ_DELETE,
+	ST_OBJ_GET,
+	ST_OBJ_FIND1,
+	ST_OBJ_FIND2,
+	ST_OBJ_COUNT1,
+	ST_OBJ_COUNT2,
+	ST_OBJ_EXPIRE,
 	ST_MAX
 };
+
+/* "Unexpired at ?N", the visibility rule of every object query. */
+#define OBJ_LIVE(n) " AND (expires = 0 OR expires > ?" #n ")"
+#define OBJ_COLS                                                               \
+	"SELECT kind, id, key1, key2, status, json, created, expires,"         \
+	" version FROM objects"
 
 /* BEGIN IMMEDIATE takes the write lock at once, so a writer waits in BEGIN
  * (busy_timeout) instead of failing on its first INSERT. */
@@ -98,6 +131,41 @@ static const char *const stmt_sql[ST_MAX] = {
     [ST_AUDIT_PUT] = "INSERT INTO audit(at, request_id, protocol, profile,"
                      " requester, subject, event, reason, detail, serial)"
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_SAVEPOINT] = "SAVEPOINT txn",
+    [ST_RELEASE] = "RELEASE txn",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO txn",
+    /* An expired row still holding the key is invisible, so it is
+     * replaced; an unexpired one makes the insert change nothing. */
+    [ST_OBJ_INSERT] =
+        "INSERT INTO objects(kind, id, key1, key2, status, json,"
+        " created, expires, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+        " ?8, 1) ON CONFLICT(kind, id) DO UPDATE SET key1 = excluded.key1,"
+        " key2 = excluded.key2, status = excluded.status,"
+        " json = excluded.json, created = excluded.created,"
+        " expires = excluded.expires, version = 1"
+        " WHERE objects.expires > 0 AND objects.expires <= ?7",
+    /* Same parameters as ST_OBJ_INSERT (?7 is now), plus the version
+     * read (?9): a row changed meanwhile no longer matches. */
+    [ST_OBJ_UPDATE] =
+        "UPDATE objects SET key1 = ?3, key2 = ?4,"
+        " status = ?5, json = ?6, expires = ?8,"
+        " version = version + 1"
+        " WHERE kind = ?1 AND id = ?2 AND version = ?9" OBJ_LIVE(7),
+    [ST_OBJ_DELETE] =
+        "DELETE FROM objects WHERE kind = ?1 AND id = ?2" OBJ_LIVE(3),
+    [ST_OBJ_GET] = OBJ_COLS " WHERE kind = ?1 AND id = ?2" OBJ_LIVE(3),
+    [ST_OBJ_FIND1] = OBJ_COLS
+    " WHERE kind = ?1 AND key1 = ?2" OBJ_LIVE(3) " ORDER BY created, rowid",
+    [ST_OBJ_FIND2] = OBJ_COLS
+    " WHERE kind = ?1 AND key2 = ?2" OBJ_LIVE(3) " ORDER BY created, rowid",
+    [ST_OBJ_COUNT1] = "SELECT COUNT(*) FROM objects WHERE kind = ?1"
+                      " AND key1 = ?2 AND created >= ?4" OBJ_LIVE(3),
+    [ST_OBJ_COUNT2] = "SELECT COUNT(*) FROM objects WHERE kind = ?1"
+                      " AND key2 = ?2 AND created >= ?4" OBJ_LIVE(3),
+    /* Bounded so that housekeeping never holds the write lock long. */
+    [ST_OBJ_EXPIRE] = "DELETE FROM objects WHERE rowid IN (SELECT rowid"
+                      " FROM objects WHERE expires > 0 AND expires <= ?1"
+                      " LIMIT 1000)",
 };
 
 struct sqlite_conn {
@@ -583,6 +651,249 @@ sqlite_audit_put(void *conn, const struct audit_record *rec)
 	return stmt_exec(c, st, "audit_put");
 }
 
+static int
+sqlite_savepoint(void *conn)
+{
+	return stmt_run(conn, ST_SAVEPOINT, "savepoint");
+}
+
+static int
+sqlite_release(void *conn)
+{
+	return stmt_run(conn, ST_RELEASE, "release");
+}
+
+/* Undo to the savepoint, then drop it: ROLLBACK TO keeps it open. */
+static int
+sqlite_rollback_to(void *conn)
+{
+	if (stmt_run(conn, ST_ROLLBACK_TO, "rollback to") == -1)
+		return -1;
+	return stmt_run(conn, ST_RELEASE, "release");
+}
+
+/* A kind, and an id unless id_too is 0, within the documented bounds.
+ * 0 / -1 (logged). */
+static int
+obj_key_check(const char *kind, const char *id, int id_too)
+{
+	if (kind == NULL || *kind == '\0' ||
+	    strlen(kind) > STORE_OBJ_KIND_MAX ||
+	    (id_too &&
+	        (id == NULL || *id == '\0' || strlen(id) > STORE_OBJ_ID_MAX))) {
+		log_error("msg=\"store sqlite: object kind or id missing or "
+		          "too long\" kind_max=%d id_max=%d",
+		    STORE_OBJ_KIND_MAX, STORE_OBJ_ID_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* Bind kind (?1) and id (?2) and the current time (?n).  0 / -1. */
+static int
+obj_bind_key(struct sqlite_conn *c, sqlite3_stmt *st, const char *kind,
+    const char *id, int n)
+{
+	if ((bind_text(st, 1, kind) | bind_text(st, 2, id) |
+	        sqlite3_bind_int64(st, n, (sqlite3_int64)time(NULL))) !=
+	    SQLITE_OK) {
+		sql_log(c, "object bind");
+		stmt_done(st);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Insert (o->version 0) or update (the stored version must be
+ * o->version).  0 written, 1 conflict, -1 error.
+ */
+static int
+sqlite_obj_put(void *conn, const struct store_obj *o)
+{
+	struct sqlite_conn *c = conn;
+	sqlite3_stmt *st;
+	int e;
+
+	if (obj_key_check(o->kind, o->id, 1) == -1 || o->json == NULL ||
+	    o->version < 0)
+		return -1;
+	if ((st = stmt_get(
+	         c, o->version == 0 ? ST_OBJ_INSERT : ST_OBJ_UPDATE)) == NULL ||
+	    obj_bind_key(c, st, o->kind, o->id, 7) == -1)
+		return -1;
+	/* SQLITE_OK is 0: any failed bind leaves e non-zero. */
+	e = bind_text(st, 3, o->key1);
+	e |= bind_text(st, 4, o->key2);
+	e |= bind_text(st, 5, o->status);
+	e |= bind_text(st, 6, o->json);
+	e |= sqlite3_bind_int64(st, 8, (sqlite3_int64)o->expires);
+	if (o->version != 0)
+		e |= sqlite3_bind_int64(st, 9, (sqlite3_int64)o->version);
+	if (e != SQLITE_OK) {
+		sql_log(c, "obj_put bind");
+		stmt_done(st);
+		return -1;
+	}
+	if (stmt_exec(c, st, "obj_put") == -1)
+		return -1;
+	return sqlite3_changes(c->db) == 1 ? 0 : 1;
+}
+
+/* 0 deleted, 1 absent or expired, -1 error. */
+static int
+sqlite_obj_delete(void *conn, const char *kind, const char *id)
+{
+	struct sqlite_conn *c = conn;
+	sqlite3_stmt *st;
+
+	if (obj_key_check(kind, id, 1) == -1 ||
+	    (st = stmt_get(c, ST_OBJ_DELETE)) == NULL ||
+	    obj_bind_key(c, st, kind, id, 3) == -1 ||
+	    stmt_exec(c, st, "obj_delete") == -1)
+		return -1;
+	return sqlite3_changes(c->db) == 1 ? 0 : 1;
+}
+
+/* Fill `out` from the current row of an OBJ_COLS query.  0 / -1; the
+ * caller clears out on failure. */
+static int
+obj_from_row(sqlite3_stmt *st, struct store_obj *out)
+{
+	out->created = (time_t)sqlite3_column_int64(st, 6);
+	out->expires = (time_t)sqlite3_column_int64(st, 7);
+	out->version = (long)sqlite3_column_int64(st, 8);
+	if (column_dup(st, 0, &out->kind) == -1 ||
+	    column_dup(st, 1, &out->id) == -1 ||
+	    column_dup(st, 2, &out->key1) == -1 ||
+	    column_dup(st, 3, &out->key2) == -1 ||
+	    column_dup(st, 4, &out->status) == -1 ||
+	    column_dup(st, 5, &out->json) == -1)
+		return -1;
+	return 0;
+}
+
+/* 0 found (out filled, caller clears), 1 absent or expired, -1 error. */
+static int
+sqlite_obj_get(
+    void *conn, const char *kind, const char *id, struct store_obj *out)
+{
+	struct sqlite_conn *c = conn;
+	sqlite3_stmt *st;
+	int rc = -1, s;
+
+	memset(out, 0, sizeof(*out));
+	if (obj_key_check(kind, id, 1) == -1 ||
+	    (st = stmt_get(c, ST_OBJ_GET)) == NULL ||
+	    obj_bind_key(c, st, kind, id, 3) == -1)
+		return -1;
+	if ((s = sqlite3_step(st)) == SQLITE_DONE) {
+		rc = 1;
+		goto out;
+	}
+	if (s != SQLITE_ROW) {
+		sql_log(c, "obj_get");
+		goto out;
+	}
+	if (obj_from_row(st, out) == -1)
+		goto out;
+	rc = 0;
+out:
+	stmt_done(st);
+	if (rc == -1)
+		store_obj_clear(out);
+	return rc;
+}
+
+/*
+ * The statement of a lookup on key1 (which 1) or key2 (which 2), with
+ * kind, value and now bound; NULL on error.
+ */
+static sqlite3_stmt *
+obj_key_stmt(struct sqlite_conn *c, enum stmt_id id1, enum stmt_id id2,
+    const char *kind, int which, const char *value)
+{
+	sqlite3_stmt *st;
+
+	if ((which != 1 && which != 2) || value == NULL ||
+	    obj_key_check(kind, NULL, 0) == -1)
+		return NULL;
+	if ((st = stmt_get(c, which == 1 ? id1 : id2)) == NULL ||
+	    obj_bind_key(c, st, kind, value, 3) == -1)
+		return NULL;
+	return st;
+}
+
+/* Calls fn per unexpired match, oldest first.  0, or -1 on error or when
+ * fn returned -1. */
+static int
+sqlite_obj_find(void *conn, const char *kind, int which, const char *value,
+    store_obj_fn *fn, void *arg)
+{
+	struct sqlite_conn *c = conn;
+	struct store_obj o;
+	sqlite3_stmt *st;
+	int rc = -1, s;
+
+	memset(&o, 0, sizeof(o));
+	if ((st = obj_key_stmt(
+	         c, ST_OBJ_FIND1, ST_OBJ_FIND2, kind, which, value)) == NULL)
+		return -1;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		/* Copied: column text is const and dies at the next step. */
+		if (obj_from_row(st, &o) == -1 || fn(&o, arg) == -1)
+			goto out;
+		store_obj_clear(&o);
+	}
+	if (s != SQLITE_DONE) {
+		sql_log(c, "obj_find");
+		goto out;
+	}
+	rc = 0;
+out:
+	store_obj_clear(&o);
+	stmt_done(st);
+	return rc;
+}
+
+/* Unexpired matches created at or after since; -1 on error. */
+static long
+sqlite_obj_count(
+    void *conn, const char *kind, int which, const char *value, time_t since)
+{
+	struct sqlite_conn *c = conn;
+	sqlite3_stmt *st;
+	long n = -1;
+
+	if ((st = obj_key_stmt(
+	         c, ST_OBJ_COUNT1, ST_OBJ_COUNT2, kind, which, value)) == NULL)
+		return -1;
+	if (sqlite3_bind_int64(st, 4, (sqlite3_int64)since) != SQLITE_OK)
+		sql_log(c, "obj_count bind");
+	else if (sqlite3_step(st) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(st, 0);
+	else
+		sql_log(c, "obj_count");
+	stmt_done(st);
+	return n;
+}
+
+static int
+sqlite_obj_expire(void *conn, time_t now)
+{
+	struct sqlite_conn *c = conn;
+	sqlite3_stmt *st;
+
+	if ((st = stmt_get(c, ST_OBJ_EXPIRE)) == NULL)
+		return -1;
+	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)now) != SQLITE_OK) {
+		sql_log(c, "obj_expire bind");
+		stmt_done(st);
+		return -1;
+	}
+	return stmt_exec(c, st, "obj_expire");
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -595,5 +906,14 @@ const struct store_ops store_sqlite_ops = {
     .cert_revoke = sqlite_cert_revoke,
     .cert_list_revoked = sqlite_cert_list_revoked,
     .audit_put = sqlite_audit_put,
+    .obj_put = sqlite_obj_put,
+    .obj_delete = sqlite_obj_delete,
+    .obj_get = sqlite_obj_get,
+    .obj_find = sqlite_obj_find,
+    .obj_count = sqlite_obj_count,
+    .savepoint = sqlite_savepoint,
+    .release = sqlite_release,
+    .rollback_to = sqlite_rollback_to,
+    .obj_expire = sqlite_obj_expire,
     .close = sqlite_close,
 };

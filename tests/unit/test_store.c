@@ -330,6 +330,42 @@ test_duplicate_in_batch(void **state)
 	event_base_free(w.base);
 }
 
+/*
+ * A certificate and its audit record are one set: a duplicate serial
+ * writes neither.  A refused submission still takes the record.
+ */
+static void
+test_duplicate_drops_audit(void **state)
+{
+	struct audit_record a = {.event = "dupaudit", .serial = "F0"};
+	struct waiter w = {.want = 1};
+	struct slot s = {.w = &w};
+	struct store *st;
+
+	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_int_equal(put_one(st, "F0"), 0);
+	assert_non_null(w.base = event_base_new());
+	assert_int_equal(
+	    store_submit_cert(st, w.base, rec_new("F0"), &a, done_cb, &s), 0);
+	assert_int_equal(wait_all(&w), 0);
+	assert_int_equal(s.called, 1);
+	assert_int_equal(s.rc, -1);
+	assert_int_equal(
+	    store_submit_cert(st, NULL, rec_new("F1"), &a, done_cb, &s), -1);
+	assert_int_equal(
+	    store_submit_cert(st, w.base, NULL, &a, done_cb, &s), -1);
+	assert_int_equal(store_submit_audit(NULL, &a), -1);
+	store_close(st);
+	event_base_free(w.base);
+	assert_int_equal(s.called, 1);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM audit WHERE "
+	                           "event = 'dupaudit'"),
+	    0);
+	assert_int_equal(
+	    query_int("SELECT COUNT(*) FROM certificates WHERE serial = 'F1'"),
+	    0);
+}
+
 struct revoked_list {
 	int n;
 	int stop_after;
@@ -408,16 +444,17 @@ test_reopen_migrates_once(void **state)
 	struct store_conn *c;
 	struct store *st;
 
-	assert_int_equal(query_int("SELECT COUNT(*) FROM schema_version"), 1);
+	/* v1 certificates and audit, v2 protocol objects. */
+	assert_int_equal(query_int("SELECT COUNT(*) FROM schema_version"), 2);
 	assert_non_null(st = store_open("sqlite", dbpath));
 	assert_non_null(c = store_conn_open(st));
 	assert_int_equal(store_cert_get(c, "0A1B2C3D4E5F6071", &got), 0);
 	cert_record_clear(&got);
 	store_conn_close(c);
 	store_close(st);
-	assert_int_equal(query_int("SELECT COUNT(*) FROM schema_version"), 1);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM schema_version"), 2);
 	assert_int_equal(
-	    query_int("SELECT MAX(version) FROM schema_version"), 1);
+	    query_int("SELECT MAX(version) FROM schema_version"), 2);
 	/* WAL is a property of the file: it stays after close. */
 	assert_int_equal(query_int("SELECT COUNT(*) FROM pragma_journal_mode "
 	                           "WHERE journal_mode = 'wal'"),
@@ -518,6 +555,7 @@ main(void)
 	    cmocka_unit_test(test_put_get),
 	    cmocka_unit_test(test_null_requester),
 	    cmocka_unit_test(test_duplicate_in_batch),
+	    cmocka_unit_test(test_duplicate_drops_audit),
 	    cmocka_unit_test(test_revoke),
 	    cmocka_unit_test(test_reopen_migrates_once),
 	    cmocka_unit_test(test_close_drains),
