@@ -74,6 +74,14 @@ struct policy_decision {
 enum rc policy_decide(const struct profile *prof, const struct enroll_req *req,
     struct policy_decision *out);
 
+/*
+ * The same judgement for a request that has identifiers but no CSR yet
+ * (an ACME newOrder): requester, identifier count, each identifier.
+ * The full policy_decide still runs when the CSR arrives.
+ */
+enum rc policy_check_identifiers(const struct profile *prof,
+    const struct enroll_req *req, struct policy_decision *out);
+
 /* The issuance parameters for an allowed request. */
 void policy_issue_params(const struct profile *prof,
     const struct enroll_req *req, struct issue_params *out);

@@ -330,19 +330,37 @@ rule_validity(const struct profile *prof, const struct enroll_req *req,
 static rule_fn *const rules[] = {rule_requester, rule_csr, rule_keys,
     rule_ident_count, rule_idents, rule_validity, NULL};
 
-enum rc
-policy_decide(const struct profile *prof, const struct enroll_req *req,
-    struct policy_decision *out)
+/* Before any CSR exists (an ACME newOrder): who asks, for which names. */
+static rule_fn *const ident_rules[] = {rule_requester, rule_ident_count,
+    rule_idents, NULL};
+
+static enum rc
+run_rules(rule_fn *const *list, const struct profile *prof,
+    const struct enroll_req *req, struct policy_decision *out)
 {
 	size_t i;
 
-	for (i = 0; rules[i] != NULL; i++)
-		if (rules[i](prof, req, out) != RC_OK)
+	for (i = 0; list[i] != NULL; i++)
+		if (list[i](prof, req, out) != RC_OK)
 			return RC_ERROR;
 	out->reason = ENROLL_OK;
 	snprintf(out->detail, sizeof(out->detail), "allowed by profile %s",
 	    prof->name);
 	return RC_OK;
+}
+
+enum rc
+policy_decide(const struct profile *prof, const struct enroll_req *req,
+    struct policy_decision *out)
+{
+	return run_rules(rules, prof, req, out);
+}
+
+enum rc
+policy_check_identifiers(const struct profile *prof,
+    const struct enroll_req *req, struct policy_decision *out)
+{
+	return run_rules(ident_rules, prof, req, out);
 }
 
 void
