@@ -37,6 +37,10 @@ struct init_opts {
 	enum key_kind ca_kind;
 	int ca_rsa_bits;
 	int force;
+	const char *acme_resolver;
+	int http01_port;
+	int tlsalpn01_port;
+	int allow_private;
 };
 
 struct issued {
@@ -51,7 +55,9 @@ init_usage(void)
 	fprintf(stderr,
 	    "usage: enrolld init --dir DIR [--name HOST]... "
 	    "[--port N] [--est-user USER:PASSWORD] [--allow-domain SUFFIX]... "
-	    "[--ca-key p256|p384|rsa2048|rsa3072|ed25519] [--force]\n");
+	    "[--ca-key p256|p384|rsa2048|rsa3072|ed25519] [--force] "
+	    "[--acme-resolver ADDR:PORT] [--http01-port N] "
+	    "[--tlsalpn01-port N] [--allow-private-targets]\n");
 	return 2;
 }
 
@@ -66,6 +72,10 @@ init_parse(int argc, char **argv, struct init_opts *o)
 	    {"allow-domain", required_argument, NULL, 'a'},
 	    {"ca-key", required_argument, NULL, 'k'},
 	    {"force", no_argument, NULL, 'f'},
+	    {"acme-resolver", required_argument, NULL, 'r'},
+	    {"http01-port", required_argument, NULL, 'h'},
+	    {"tlsalpn01-port", required_argument, NULL, 't'},
+	    {"allow-private-targets", no_argument, NULL, 'P'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch, kind;
@@ -75,6 +85,8 @@ init_parse(int argc, char **argv, struct init_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->port = 8443;
 	o->ca_kind = KEY_P256;
+	o->http01_port = 80;
+	o->tlsalpn01_port = 443;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
@@ -114,6 +126,22 @@ init_parse(int argc, char **argv, struct init_opts *o)
 			break;
 		case 'f':
 			o->force = 1;
+			break;
+		case 'r':
+			o->acme_resolver = optarg;
+			break;
+		case 'h':
+		case 't':
+			port = strtol(optarg, &end, 10);
+			if (*end != '\0' || port < 1 || port > 65535)
+				return -1;
+			if (ch == 'h')
+				o->http01_port = (int)port;
+			else
+				o->tlsalpn01_port = (int)port;
+			break;
+		case 'P':
+			o->allow_private = 1;
 			break;
 		default:
 			return -1;
@@ -320,6 +348,24 @@ init_profile(const struct init_opts *o)
 	    "requesters", "*", "allow_anonymous", 0);
 }
 
+/* The "acme" section, every key written out (docs/config.md). */
+static json_t *
+init_acme(const struct init_opts *o)
+{
+	return json_pack("{s:s, s:[s], s:n, s:n, s:[s], s:b, s:i, s:i, "
+	                 "s:i, s:i, s:i, s:{s:s?, s:n, s:i, s:i, s:b, s:i, "
+	                 "s:b}}",
+	    "default_profile", "default", "profiles", "default",
+	    "terms_of_service", "website", "caa_identities", "enrolld.invalid",
+	    "external_account_required", 0, "order_lifetime_s", 7 * 86400,
+	    "nonce_lifetime_s", 3600, "orders_per_hour", 300,
+	    "failed_validations_per_hour", 60, "retry_after_s", 2, "validation",
+	    "resolver", o->acme_resolver, "trust_anchor", "http01_port",
+	    o->http01_port, "tlsalpn01_port", o->tlsalpn01_port,
+	    "allow_private_targets", o->allow_private, "timeout_ms", 10000,
+	    "caa", 1);
+}
+
 /* The loopback addresses this machine can listen on. */
 static json_t *
 init_listen(int port)
@@ -384,6 +430,7 @@ init_config(const struct init_opts *o, const char *user, const char *pass)
 	    "client_cert_auth", 1, "serverkeygen", 1, "realm", "enrolld EST");
 	if (root == NULL)
 		goto out;
+	json_object_set_new(root, "acme", init_acme(o));
 	snprintf(path, sizeof(path), "%s/enrolld.json", o->dir);
 	if (json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) !=
 	        0 ||
@@ -439,6 +486,9 @@ cmd_init(int argc, char **argv)
 	printf("created %s: CA certificate %s/ca.pem, config %s/enrolld.json\n",
 	    o.dir, o.dir, o.dir);
 	printf("EST:  https://%s%s%s:%d/.well-known/est/\n",
+	    strchr(o.names[0], ':') ? "[" : "", o.names[0],
+	    strchr(o.names[0], ':') ? "]" : "", o.port);
+	printf("ACME: https://%s%s%s:%d/acme/directory\n",
 	    strchr(o.names[0], ':') ? "[" : "", o.names[0],
 	    strchr(o.names[0], ':') ? "]" : "", o.port);
 	printf("CRL:  https://%s%s%s:%d/crl\n",

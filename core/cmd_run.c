@@ -21,9 +21,8 @@
 #include "core/server.h"
 #include "core/store.h"
 
-/* Load and check `path`; with open_store the store is opened too. */
-static struct gateway *
-load_gateway(const char *path, int open_store)
+struct gateway *
+cmd_load_gateway(const char *path, int open_store)
 {
 	char err[512], *basedir = NULL;
 	struct gateway *gw = NULL;
@@ -89,7 +88,7 @@ cmd_run(int argc, char **argv)
 		return 1;
 	}
 	server_block_signals();
-	if ((gw = load_gateway(config, 1)) == NULL)
+	if ((gw = cmd_load_gateway(config, 1)) == NULL)
 		goto out;
 	if ((srv = server_new(gw, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "enrolld: %s: %s\n", config, err);
@@ -121,7 +120,7 @@ cmd_check_config(int argc, char **argv)
 		fprintf(stderr, "usage: enrolld check-config FILE\n");
 		return 2;
 	}
-	if ((gw = load_gateway(argv[1], 0)) == NULL)
+	if ((gw = cmd_load_gateway(argv[1], 0)) == NULL)
 		return 1;
 	/* Builds the TLS context and every front end as `run` would, without
 	 * binding a socket or opening the store. */
@@ -165,7 +164,7 @@ cmd_revoke(int argc, char **argv)
 	    reason == 7)
 		goto usage;
 	if (evthread_use_pthreads() != 0 ||
-	    (gw = load_gateway(config, 1)) == NULL ||
+	    (gw = cmd_load_gateway(config, 1)) == NULL ||
 	    (sc = store_conn_open(gateway_store(gw))) == NULL)
 		goto out;
 	r = store_cert_revoke(sc, serial, time(NULL), reason);

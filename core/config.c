@@ -29,6 +29,7 @@ static const struct key_rule top_rules[] = {
     {"backends", CFG_OBJECT, 0, 0, 1},
     {"profiles", CFG_OBJECT, 0, 0, 1},
     {"est", CFG_OBJECT, 0, 0, 0},
+    {"acme", CFG_OBJECT, 0, 0, 0},
     {"public_url", CFG_STRING, 0, 0, 0},
     {NULL, 0, 0, 0, 0},
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/cmd.h"
+#include "protocols/protocol.h"
 
 static const struct {
 	const char *name;
@@ -30,15 +31,23 @@ usage(void)
 {
 	size_t i;
 
+	const struct proto_handler *const *h;
+	const struct proto_command *c;
+
 	fprintf(stderr, "usage:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(stderr, "  enrolld %s\n", commands[i].usage);
+	for (h = proto_handlers; *h != NULL; h++)
+		for (c = (*h)->commands; c != NULL && c->name != NULL; c++)
+			fprintf(stderr, "  enrolld %s\n", c->usage);
 	return 2;
 }
 
 int
 main(int argc, char **argv)
 {
+	const struct proto_handler *const *h;
+	const struct proto_command *c;
 	size_t i;
 
 	if (argc < 2)
@@ -46,6 +55,10 @@ main(int argc, char **argv)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
+	for (h = proto_handlers; *h != NULL; h++)
+		for (c = (*h)->commands; c != NULL && c->name != NULL; c++)
+			if (strcmp(argv[1], c->name) == 0)
+				return c->run(argc - 1, argv + 1);
 	fprintf(stderr, "enrolld: unknown command \"%s\"\n", argv[1]);
 	return usage();
 }

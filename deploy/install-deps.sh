@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
 	build-essential cmake pkg-config clang-format
 	libssl-dev openssl libevent-dev libjansson-dev libsqlite3-dev
-	libcurl4-openssl-dev libxml2-dev libpq-dev libcmocka-dev
+	libcurl4-openssl-dev libxml2-dev libpq-dev libcmocka-dev libunbound-dev
+	pebble
 	curl python3 jq ca-certificates wrk
 )
 

@@ -13,6 +13,13 @@ struct event_base;
 struct http_req;
 struct gateway;
 
+/* A command-line subcommand a protocol adds: `enrolld NAME ARGS...`. */
+struct proto_command {
+	const char *name;
+	const char *usage;	/* after "enrolld " */
+	int (*run)(int argc, char **argv); /* argv[0] is the name */
+};
+
 struct proto_handler {
 	const char *name; /* config section name: "est" */
 	/* MUST. Requests whose path starts with one of these prefixes come
@@ -40,6 +47,8 @@ struct proto_handler {
 	int (*worker_init)(void *priv, struct event_base *base, void **wstate);
 	/* MAY. After the worker's loop ended.  NULL-safe. */
 	void (*worker_free)(void *wstate);
+	/* MAY. Subcommands, ended by one with a NULL name. */
+	const struct proto_command *commands;
 };
 
 /* NULL-terminated registry (protocols/registry.c). */

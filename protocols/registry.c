@@ -3,12 +3,14 @@
  */
 #include <stddef.h>
 
+#include "protocols/acme/acme.h"
 #include "protocols/est/est.h"
 #include "protocols/protocol.h"
 #include "protocols/publish/publish.h"
 
 const struct proto_handler *const proto_handlers[] = {
     &est_handler,
+    &acme_handler,
     &publish_handler,
     NULL,
 };

@@ -14,10 +14,10 @@
 /* Why a JWS was refused; the ACME layer maps these to problem types. */
 enum jws_error {
 	JWS_OK = 0,
-	JWS_MALFORMED,		/* urn:ietf:params:acme:error:malformed */
-	JWS_BAD_ALG,		/* badSignatureAlgorithm */
-	JWS_BAD_KEY,		/* badPublicKey */
-	JWS_BAD_SIGNATURE	/* malformed ("JWS verification error"), as Boulder */
+	JWS_MALFORMED,    /* urn:ietf:params:acme:error:malformed */
+	JWS_BAD_ALG,      /* badSignatureAlgorithm */
+	JWS_BAD_KEY,      /* badPublicKey */
+	JWS_BAD_SIGNATURE /* malformed ("JWS verification error"), as Boulder */
 };
 
 struct jws;
@@ -59,8 +59,8 @@ json_t *jws_payload_json(const struct jws *j);
  */
 enum jws_error jws_verify(const struct jws *j, EVP_PKEY *key);
 /* Verify an HS256/384/512 JWS (EAB, RFC 8555 §7.3.4) with a MAC key. */
-enum jws_error jws_verify_hmac(const struct jws *j, const unsigned char *key,
-    size_t keylen);
+enum jws_error jws_verify_hmac(
+    const struct jws *j, const unsigned char *key, size_t keylen);
 
 /*
  * The public key of a JWK: RSA (n, e; modulus >= 2048 bits), EC (crv
@@ -68,8 +68,8 @@ enum jws_error jws_verify_hmac(const struct jws *j, const unsigned char *key,
  * OKP (crv Ed25519, x).  Private members ("d", ...) are refused.  Caller
  * frees.  NULL with *err JWS_BAD_KEY or JWS_MALFORMED.
  */
-EVP_PKEY *jwk_to_pkey(const json_t *jwk, enum jws_error *err, char *msg,
-    size_t msglen);
+EVP_PKEY *jwk_to_pkey(
+    const json_t *jwk, enum jws_error *err, char *msg, size_t msglen);
 /* The JWK of a public key (RSA, EC P-256/384/521, Ed25519), only the
  * required members.  Caller json_decref's; NULL on error. */
 json_t *jwk_from_pkey(EVP_PKEY *key);
@@ -84,7 +84,6 @@ int jwk_thumbprint(const json_t *jwk, char *out, size_t outsz);
  * empty buffer; NULL on bad input or allocation failure.  Shared by jws.c
  * and jwk.c.
  */
-unsigned char *jws_b64url_decode(const char *in, size_t inlen,
-    size_t *outlen);
+unsigned char *jws_b64url_decode(const char *in, size_t inlen, size_t *outlen);
 
 #endif

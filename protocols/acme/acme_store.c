@@ -1,0 +1,42 @@
+/*
+ * ACME documents in the store: objects whose JSON is parsed on load and
+ * serialised on save (core/store.h struct store_obj).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocols/acme/acme_int.h"
+
+int
+acme_obj_load(struct store_conn *sc, const char *kind, const char *id,
+    struct store_obj *out, json_t **doc)
+{
+	json_error_t jerr;
+	int found;
+
+	*doc = NULL;
+	memset(out, 0, sizeof(*out));
+	if ((found = store_obj_get(sc, kind, id, out)) != 0)
+		return found;
+	if ((*doc = json_loads(out->json, 0, &jerr)) == NULL ||
+	    !json_is_object(*doc)) {
+		json_decref(*doc);
+		*doc = NULL;
+		store_obj_clear(out);
+		return -1;
+	}
+	return 0;
+}
+
+int
+acme_obj_save(struct store_txn *t, const struct store_obj *o, const json_t *doc)
+{
+	struct store_obj copy = *o;
+	int rc;
+
+	if ((copy.json = json_dumps(doc, JSON_COMPACT)) == NULL)
+		return -1;
+	rc = store_txn_put(t, &copy);
+	free(copy.json);
+	return rc;
+}
