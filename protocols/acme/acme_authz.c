@@ -208,6 +208,7 @@ struct validation {
 	char *detail_url;
 	struct acme_challenge_req creq;
 	char *ident, *token, *keyauth, *account_uri;
+	char account_id[64];
 	/* The outcome, kept to write it again after a conflict. */
 	int ok;
 	char problem[48];
@@ -229,6 +230,7 @@ validation_free(struct validation *v)
 }
 
 static int validation_record(struct validation *v);
+static int validation_count_failure(struct validation *v, struct store_txn *t);
 
 static void
 validation_saved(int rc, void *arg)
@@ -244,6 +246,24 @@ validation_saved(int rc, void *arg)
 		          "rc=%d",
 		    v->authz_id, rc);
 	validation_free(v);
+}
+
+/* A failed validation, counted per account for an hour (rate limit). */
+static int
+validation_count_failure(struct validation *v, struct store_txn *t)
+{
+	struct store_obj f;
+	char id[32];
+
+	if (acme_random_id(id, sizeof(id)) == -1)
+		return -1;
+	memset(&f, 0, sizeof(f));
+	f.kind = ACME_KIND_VFAIL;
+	f.id = id;
+	f.key1 = v->account_id;
+	f.json = "{}";
+	f.expires = time(NULL) + 3600;
+	return store_txn_put(t, &f);
 }
 
 /* Write the outcome into the authorization: the challenge and the
@@ -294,6 +314,7 @@ validation_record(struct validation *v)
 	o.status = strdup(ok ? "valid" : "invalid");
 	if (o.status != NULL && (t = store_txn_new()) != NULL &&
 	    acme_obj_save(t, &o, doc) == 0 &&
+	    (ok || validation_count_failure(v, t) == 0) &&
 	    store_submit_txn(gateway_store(v->acme->gw), v->base, t,
 	        validation_saved, v) == 0) {
 		t = NULL;
@@ -357,6 +378,7 @@ validation_new(struct acme_req *ar, const char *authz_id, const json_t *doc,
 	v->sc = ar->sc;
 	v->base = http_req_base(ar->r);
 	snprintf(v->authz_id, sizeof(v->authz_id), "%s", authz_id);
+	snprintf(v->account_id, sizeof(v->account_id), "%s", ar->account.id);
 	snprintf(v->type, sizeof(v->type), "%s", chall_names[type]);
 	adoc = json_loads(ar->account.json, 0, NULL);
 	jwk = adoc != NULL ? json_object_get(adoc, "jwk") : NULL;
@@ -389,6 +411,28 @@ fail:
 	return NULL;
 }
 
+/* Per-account failed validations (cfg.failed_validations_per_hour).
+ * 0, or -1 after a problem reply. */
+static int
+validation_rate(struct acme_req *ar)
+{
+	int limit = ar->acme->cfg.failed_validations_per_hour;
+	long n;
+
+	if (limit <= 0)
+		return 0;
+	n = store_obj_count(
+	    ar->sc, ACME_KIND_VFAIL, 1, ar->account.id, time(NULL) - 3600);
+	if (n < limit)
+		return 0;
+	ar->retry_after = 3600;
+	acme_req_problem(ar, 429, ACME_ERR_RATE_LIMITED,
+	    "too many failed validations for this account: %ld in the last "
+	    "hour (limit %d)",
+	    n, limit);
+	return -1;
+}
+
 void
 acme_challenge(struct acme_req *ar, const char *authz_id, const char *type)
 {
@@ -419,6 +463,8 @@ acme_challenge(struct acme_req *ar, const char *authz_id, const char *type)
 	if (ar->payload != NULL && strcmp(authz_status(doc), "pending") == 0 &&
 	    strcmp(json_string_value(json_object_get(found, "status")),
 	        "pending") == 0) {
+		if (validation_rate(ar) == -1)
+			goto out;
 		json_object_set_new(found, "status", json_string("processing"));
 		if ((v = validation_new(ar, authz_id, doc, found, ct)) ==
 		        NULL ||

@@ -37,7 +37,8 @@ struct profile;
 #define ACME_KIND_ORDER "acme.order"     /* key1 account id */
 #define ACME_KIND_AUTHZ "acme.authz"     /* key1 account, key2 order */
 #define ACME_KIND_NONCE "acme.nonce"
-#define ACME_KIND_EAB "acme.eab" /* key1 bound account id */
+#define ACME_KIND_EAB "acme.eab"     /* key1 bound account id */
+#define ACME_KIND_VFAIL "acme.vfail" /* key1 account: failed validation */
 
 #define ACME_ID_LEN 22 /* base64url of 16 random bytes */
 #define ACME_MAX_IDENTS 100

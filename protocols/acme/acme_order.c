@@ -269,6 +269,35 @@ order_profile(struct acme_req *ar)
 	return json_string_value(p);
 }
 
+/* RFC 9773 §5: "replaces" names a certificate of this account.  0, or
+ * -1 after a problem reply. */
+static int
+order_replaces(struct acme_req *ar)
+{
+	const json_t *r = json_object_get(ar->payload, "replaces");
+	struct cert_record rec;
+	unsigned char *aki = NULL;
+	size_t akilen = 0;
+	char serial[48], who[64];
+	int ok;
+
+	memset(&rec, 0, sizeof(rec));
+	snprintf(who, sizeof(who), "acme:%s", ar->account.id);
+	ok = json_is_string(r) &&
+	    acme_certid_serial(json_string_value(r), serial, sizeof(serial),
+	        &aki, &akilen) == 0 &&
+	    store_cert_get(ar->sc, serial, &rec) == 0 &&
+	    rec.requester != NULL && strcmp(rec.requester, who) == 0;
+	free(aki);
+	cert_record_clear(&rec);
+	if (ok)
+		return 0;
+	acme_req_problem(ar, 400, ACME_ERR_MALFORMED,
+	    "replaces must name a certificate of this account "
+	    "(RFC 9773 §5)");
+	return -1;
+}
+
 void
 acme_new_order(struct acme_req *ar)
 {
@@ -311,9 +340,12 @@ acme_new_order(struct acme_req *ar)
 	    "profile", pname);
 	if (doc == NULL)
 		goto oom;
-	if (json_is_string(json_object_get(ar->payload, "replaces")))
+	if (json_object_get(ar->payload, "replaces") != NULL) {
+		if (order_replaces(ar) == -1)
+			goto out;
 		json_object_set(
 		    doc, "replaces", json_object_get(ar->payload, "replaces"));
+	}
 	memset(&o, 0, sizeof(o));
 	o.kind = ACME_KIND_ORDER;
 	o.id = id;
