@@ -144,27 +144,6 @@ authz_render(struct acme_req *ar, const char *id, const json_t *doc)
 	return out;
 }
 
-/* Load an authorization of the signing account.  0, or -1 after reply. */
-static int
-authz_load(
-    struct acme_req *ar, const char *id, struct store_obj *o, json_t **doc)
-{
-	int found = acme_obj_load(ar->sc, ACME_KIND_AUTHZ, id, o, doc);
-
-	if (found == 0 && o->key1 != NULL && ar->account.id != NULL &&
-	    strcmp(o->key1, ar->account.id) == 0)
-		return 0;
-	json_decref(*doc);
-	*doc = NULL;
-	store_obj_clear(o);
-	if (found == -1)
-		acme_req_problem(ar, 500, ACME_ERR_SERVER, "lookup failed");
-	else
-		acme_req_problem(ar, 404, ACME_ERR_MALFORMED,
-		    "no such authorization for this account");
-	return -1;
-}
-
 void
 acme_authz(struct acme_req *ar, const char *id)
 {
@@ -172,7 +151,8 @@ acme_authz(struct acme_req *ar, const char *id)
 	struct store_obj o;
 	json_t *doc = NULL;
 
-	if (authz_load(ar, id, &o, &doc) == -1)
+	if (acme_obj_load_owned(
+	        ar, ACME_KIND_AUTHZ, "authorization", id, &o, &doc) == -1)
 		return;
 	if (st != NULL) {
 		/* §7.5.2: the client may only deactivate. */
@@ -447,7 +427,8 @@ acme_challenge(struct acme_req *ar, const char *authz_id, const char *type)
 		    ar, 404, ACME_ERR_MALFORMED, "no such challenge");
 		return;
 	}
-	if (authz_load(ar, authz_id, &o, &doc) == -1)
+	if (acme_obj_load_owned(
+	        ar, ACME_KIND_AUTHZ, "authorization", authz_id, &o, &doc) == -1)
 		return;
 	json_array_foreach(json_object_get(doc, "challenges"), i,
 	    c) if (strcmp(json_string_value(json_object_get(c, "type")),

@@ -170,6 +170,11 @@ time_t acme_parse_time(const char *s);
  * 0 found, 1 absent, -1 error. */
 int acme_obj_load(struct store_conn *sc, const char *kind, const char *id,
     struct store_obj *out, json_t **doc);
+/* Load an object whose key1 is the signing account (orders,
+ * authorizations); `what` names it in the 404.  0, or -1 after a
+ * problem reply. */
+int acme_obj_load_owned(struct acme_req *ar, const char *kind, const char *what,
+    const char *id, struct store_obj *o, json_t **doc);
 /* Queue a put of `o` with `doc` serialised as its JSON. 0 / -1. */
 int acme_obj_save(
     struct store_txn *t, const struct store_obj *o, const json_t *doc);

@@ -367,27 +367,6 @@ out:
 	json_decref(doc);
 }
 
-/* Load an order of the signing account.  0, or -1 after a reply. */
-static int
-order_load(
-    struct acme_req *ar, const char *id, struct store_obj *o, json_t **doc)
-{
-	int found = acme_obj_load(ar->sc, ACME_KIND_ORDER, id, o, doc);
-
-	if (found == 0 && o->key1 != NULL && ar->account.id != NULL &&
-	    strcmp(o->key1, ar->account.id) == 0)
-		return 0;
-	json_decref(*doc);
-	*doc = NULL;
-	store_obj_clear(o);
-	if (found == -1)
-		acme_req_problem(ar, 500, ACME_ERR_SERVER, "lookup failed");
-	else
-		acme_req_problem(ar, 404, ACME_ERR_MALFORMED,
-		    "no such order for this account");
-	return -1;
-}
-
 void
 acme_order(struct acme_req *ar, const char *id)
 {
@@ -395,7 +374,8 @@ acme_order(struct acme_req *ar, const char *id)
 	json_t *doc = NULL;
 	char status[16];
 
-	if (order_load(ar, id, &o, &doc) == -1)
+	if (acme_obj_load_owned(ar, ACME_KIND_ORDER, "order", id, &o, &doc) ==
+	    -1)
 		return;
 	if (acme_order_status(ar->sc, doc,
 	        acme_parse_time(
@@ -578,7 +558,8 @@ acme_finalize(struct acme_req *ar, const char *id)
 		return;
 	}
 	f->ar = ar;
-	if (order_load(ar, id, &f->order, &f->doc) == -1) {
+	if (acme_obj_load_owned(
+	        ar, ACME_KIND_ORDER, "order", id, &f->order, &f->doc) == -1) {
 		free(f);
 		return;
 	}

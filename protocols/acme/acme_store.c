@@ -40,3 +40,23 @@ acme_obj_save(struct store_txn *t, const struct store_obj *o, const json_t *doc)
 	free(copy.json);
 	return rc;
 }
+
+int
+acme_obj_load_owned(struct acme_req *ar, const char *kind, const char *what,
+    const char *id, struct store_obj *o, json_t **doc)
+{
+	int found = acme_obj_load(ar->sc, kind, id, o, doc);
+
+	if (found == 0 && o->key1 != NULL && ar->account.id != NULL &&
+	    strcmp(o->key1, ar->account.id) == 0)
+		return 0;
+	json_decref(*doc);
+	*doc = NULL;
+	store_obj_clear(o);
+	if (found == -1)
+		acme_req_problem(ar, 500, ACME_ERR_SERVER, "lookup failed");
+	else
+		acme_req_problem(ar, 404, ACME_ERR_MALFORMED,
+		    "no such %s for this account", what);
+	return -1;
+}

@@ -37,30 +37,6 @@ static const struct jwk_curve {
     {"P-521", "secp521r1", 66},
 };
 
-struct jwk_fail {
-	enum jws_error *err;
-	char *msg;
-	size_t msglen;
-};
-
-static void fail(struct jwk_fail *, enum jws_error, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Record `e` and a sentence for the client; NULL slots are skipped. */
-static void
-fail(struct jwk_fail *f, enum jws_error e, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (f->err != NULL)
-		*f->err = e;
-	if (f->msg != NULL && f->msglen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(f->msg, f->msglen, fmt, ap);
-		va_end(ap);
-	}
-}
-
 /* The curve called `name` in JWK or OpenSSL terms, or NULL. */
 static const struct jwk_curve *
 curve_find(const char *name)
@@ -81,14 +57,14 @@ curve_find(const char *name)
  */
 static int
 member_b64(const json_t *jwk, const char *name, unsigned char **out,
-    size_t *outlen, struct jwk_fail *f)
+    size_t *outlen, struct jws_fail *f)
 {
 	const json_t *v = json_object_get(jwk, name);
 
 	if (!json_is_string(v) ||
 	    (*out = jws_b64url_decode(json_string_value(v),
 	         json_string_length(v), outlen)) == NULL) {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 7518 §6: JWK member \"%s\" must be a base64url "
 		    "string",
 		    name);
@@ -126,16 +102,16 @@ out:
  */
 static int
 rsa_check(const unsigned char *n, size_t nlen, const unsigned char *e,
-    size_t elen, struct jwk_fail *f)
+    size_t elen, struct jws_fail *f)
 {
 	if (nlen == 0 || n[0] == 0 || elen == 0 || e[0] == 0) {
-		fail(f, JWS_BAD_KEY,
+		jws_fail(f, JWS_BAD_KEY,
 		    "RFC 7518 §6.3.1.1: \"n\" and \"e\" must use the minimum "
 		    "number of octets");
 		return -1;
 	}
 	if (nlen > JWK_MAX_RSA_BITS / 8 || elen > JWK_MAX_RSA_E_BYTES) {
-		fail(f, JWS_BAD_KEY,
+		jws_fail(f, JWS_BAD_KEY,
 		    "RSA key too large: at most %d-bit modulus and 32-bit "
 		    "exponent",
 		    JWK_MAX_RSA_BITS);
@@ -143,7 +119,7 @@ rsa_check(const unsigned char *n, size_t nlen, const unsigned char *e,
 	}
 	if ((n[nlen - 1] & 1) == 0 || (e[elen - 1] & 1) == 0 ||
 	    (elen == 1 && e[0] == 1)) {
-		fail(f, JWS_BAD_KEY,
+		jws_fail(f, JWS_BAD_KEY,
 		    "RSA key invalid: modulus and exponent must be odd, "
 		    "exponent > 1");
 		return -1;
@@ -177,7 +153,7 @@ out:
 
 /* RFC 7518 §6.3.1: an RSA public key.  NULL with the failure recorded. */
 static EVP_PKEY *
-jwk_rsa(const json_t *jwk, struct jwk_fail *f)
+jwk_rsa(const json_t *jwk, struct jws_fail *f)
 {
 	unsigned char *nb = NULL, *eb = NULL;
 	size_t nlen, elen, bits;
@@ -192,14 +168,14 @@ jwk_rsa(const json_t *jwk, struct jwk_fail *f)
 	     bits--)
 		;
 	if (bits < JWK_MIN_RSA_BITS) {
-		fail(f, JWS_BAD_KEY,
+		jws_fail(f, JWS_BAD_KEY,
 		    "RFC 8555 §6.2: RSA modulus of %zu bits, want at least %d",
 		    bits, JWK_MIN_RSA_BITS);
 		goto out;
 	}
 	if ((pkey = rsa_build(nb, nlen, eb, elen)) == NULL) {
 		log_openssl(LOG_LVL_WARN, "jwk: building an RSA key");
-		fail(f, JWS_BAD_KEY, "the RSA key could not be built");
+		jws_fail(f, JWS_BAD_KEY, "the RSA key could not be built");
 	}
 out:
 	free(nb);
@@ -227,7 +203,7 @@ ec_public_ok(EVP_PKEY *pkey)
  * exactly the field size.  NULL with the failure recorded.
  */
 static EVP_PKEY *
-jwk_ec(const json_t *jwk, struct jwk_fail *f)
+jwk_ec(const json_t *jwk, struct jws_fail *f)
 {
 	const struct jwk_curve *c;
 	const char *crv;
@@ -239,7 +215,7 @@ jwk_ec(const json_t *jwk, struct jwk_fail *f)
 	crv = json_string_value(json_object_get(jwk, "crv"));
 	if (crv == NULL || (c = curve_find(crv)) == NULL ||
 	    strcmp(crv, c->crv) != 0) {
-		fail(f, JWS_BAD_KEY,
+		jws_fail(f, JWS_BAD_KEY,
 		    "RFC 7518 §6.2.1.1: \"crv\" must be P-256, P-384 or "
 		    "P-521");
 		goto out;
@@ -248,7 +224,7 @@ jwk_ec(const json_t *jwk, struct jwk_fail *f)
 	    member_b64(jwk, "y", &y, &ylen, f) == -1)
 		goto out;
 	if (xlen != c->flen || ylen != c->flen) {
-		fail(f, JWS_BAD_KEY,
+		jws_fail(f, JWS_BAD_KEY,
 		    "RFC 7518 §6.2.1.2: %s \"x\" and \"y\" must be %zu "
 		    "octets",
 		    c->crv, c->flen);
@@ -264,14 +240,14 @@ jwk_ec(const json_t *jwk, struct jwk_fail *f)
 	    OSSL_PARAM_BLD_push_octet_string(
 	        bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * c->flen) != 1) {
 		log_openssl(LOG_LVL_WARN, "jwk: building an EC key");
-		fail(f, JWS_BAD_KEY, "the EC key could not be built");
+		jws_fail(f, JWS_BAD_KEY, "the EC key could not be built");
 		goto out;
 	}
 	if ((pkey = pkey_fromdata("EC", bld)) == NULL || !ec_public_ok(pkey)) {
 		ERR_clear_error();
 		EVP_PKEY_free(pkey);
 		pkey = NULL;
-		fail(f, JWS_BAD_KEY,
+		jws_fail(f, JWS_BAD_KEY,
 		    "SEC 1 §3.2.2: the %s point is not a valid public key",
 		    c->crv);
 	}
@@ -284,7 +260,7 @@ out:
 
 /* RFC 8037 §2: an Ed25519 public key.  NULL with the failure recorded. */
 static EVP_PKEY *
-jwk_okp(const json_t *jwk, struct jwk_fail *f)
+jwk_okp(const json_t *jwk, struct jws_fail *f)
 {
 	const char *crv;
 	unsigned char *x = NULL;
@@ -293,13 +269,14 @@ jwk_okp(const json_t *jwk, struct jwk_fail *f)
 
 	crv = json_string_value(json_object_get(jwk, "crv"));
 	if (crv == NULL || strcmp(crv, "Ed25519") != 0) {
-		fail(f, JWS_BAD_KEY, "RFC 8037 §2: \"crv\" must be Ed25519");
+		jws_fail(
+		    f, JWS_BAD_KEY, "RFC 8037 §2: \"crv\" must be Ed25519");
 		goto out;
 	}
 	if (member_b64(jwk, "x", &x, &xlen, f) == -1)
 		goto out;
 	if (xlen != JWK_ED25519_LEN) {
-		fail(f, JWS_BAD_KEY,
+		jws_fail(f, JWS_BAD_KEY,
 		    "RFC 8037 §2: Ed25519 \"x\" must be 32 octets, got %zu",
 		    xlen);
 		goto out;
@@ -307,7 +284,7 @@ jwk_okp(const json_t *jwk, struct jwk_fail *f)
 	pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, x, xlen);
 	if (pkey == NULL) {
 		log_openssl(LOG_LVL_WARN, "jwk: building an Ed25519 key");
-		fail(f, JWS_BAD_KEY, "the Ed25519 key could not be built");
+		jws_fail(f, JWS_BAD_KEY, "the Ed25519 key could not be built");
 	}
 out:
 	free(x);
@@ -320,20 +297,20 @@ jwk_to_pkey(const json_t *jwk, enum jws_error *err, char *msg, size_t msglen)
 	/* RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2. */
 	static const char *const priv[] = {
 	    "d", "p", "q", "dp", "dq", "qi", "oth", "k"};
-	struct jwk_fail f = {err, msg, msglen};
+	struct jws_fail f = {err, msg, msglen};
 	const char *kty;
 	EVP_PKEY *pkey = NULL;
 	size_t i;
 
 	if (!json_is_object(jwk) ||
 	    (kty = json_string_value(json_object_get(jwk, "kty"))) == NULL) {
-		fail(&f, JWS_MALFORMED,
+		jws_fail(&f, JWS_MALFORMED,
 		    "RFC 7517 §4.1: a JWK is an object with a \"kty\" string");
 		return NULL;
 	}
 	for (i = 0; i < sizeof(priv) / sizeof(priv[0]); i++)
 		if (json_object_get(jwk, priv[i]) != NULL) {
-			fail(&f, JWS_BAD_KEY,
+			jws_fail(&f, JWS_BAD_KEY,
 			    "RFC 8555 §6.2: the JWK holds private member "
 			    "\"%s\"",
 			    priv[i]);
@@ -346,7 +323,7 @@ jwk_to_pkey(const json_t *jwk, enum jws_error *err, char *msg, size_t msglen)
 	else if (strcmp(kty, "OKP") == 0)
 		pkey = jwk_okp(jwk, &f);
 	else
-		fail(&f, JWS_BAD_KEY,
+		jws_fail(&f, JWS_BAD_KEY,
 		    "RFC 7518 §6.1: \"kty\" must be RSA, EC or OKP");
 	if (pkey != NULL && err != NULL)
 		*err = JWS_OK;

@@ -58,19 +58,9 @@ struct jws {
 	size_t siglen;
 };
 
-/* Where a parser reports why it refused: the caller's error slots. */
-struct jws_fail {
-	enum jws_error *err;
-	char *msg;
-	size_t msglen;
-};
-
-static void fail(struct jws_fail *, enum jws_error, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Record `e` and a sentence for the client; NULL slots are skipped. */
-static void
-fail(struct jws_fail *f, enum jws_error e, const char *fmt, ...)
+void
+jws_fail(struct jws_fail *f, enum jws_error e, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -144,13 +134,13 @@ member_b64(const json_t *obj, const char *name, int empty_ok,
 	v = json_object_get(obj, name);
 	len = json_string_length(v);
 	if (!json_is_string(v) || (len == 0 && !empty_ok)) {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 7515 §7.2.2: \"%s\" must be a non-empty string", name);
 		return -1;
 	}
 	*out = jws_b64url_decode(json_string_value(v), len, outlen);
 	if (*out == NULL) {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 7515 §2: \"%s\" is not base64url without padding",
 		    name);
 		return -1;
@@ -169,14 +159,14 @@ header_alg(struct jws *j, int allow_hmac, struct jws_fail *f)
 
 	alg = json_string_value(json_object_get(j->hdr, "alg"));
 	if (alg == NULL) {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 7515 §4.1.1: the protected header needs an \"alg\" "
 		    "string");
 		return -1;
 	}
 	j->alg = alg_find(alg);
 	if (j->alg == NULL || (j->alg->kind == ALG_HMAC && !allow_hmac)) {
-		fail(f, JWS_BAD_ALG,
+		jws_fail(f, JWS_BAD_ALG,
 		    "RFC 8555 §6.2: algorithm not accepted here; want one of "
 		    "RS256 ES256 ES384 ES512 EdDSA");
 		return -1;
@@ -199,38 +189,38 @@ header_check(struct jws *j, int allow_hmac, struct jws_fail *f)
 	 * would change the signing input. */
 	if (json_object_get(j->hdr, "crit") != NULL ||
 	    json_object_get(j->hdr, "b64") != NULL) {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 7515 §4.1.11: \"crit\" and \"b64\" are not "
 		    "supported");
 		return -1;
 	}
 	j->url = json_string_value(json_object_get(j->hdr, "url"));
 	if (j->url == NULL || *j->url == '\0') {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 8555 §6.4: the protected header needs a \"url\"");
 		return -1;
 	}
 	if ((v = json_object_get(j->hdr, "nonce")) != NULL &&
 	    (j->nonce = json_string_value(v)) == NULL) {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 8555 §6.5: \"nonce\" must be a string");
 		return -1;
 	}
 	jwk = json_object_get(j->hdr, "jwk");
 	kid = json_object_get(j->hdr, "kid");
 	if ((jwk == NULL) == (kid == NULL)) {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 8555 §6.2: the protected header needs exactly one "
 		    "of \"jwk\" and \"kid\"");
 		return -1;
 	}
 	if (jwk != NULL && (!json_is_object(jwk) || j->alg->kind == ALG_HMAC)) {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 8555 §6.2: \"jwk\" must be a public key object");
 		return -1;
 	}
 	if (kid != NULL && json_string_length(kid) == 0) {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 8555 §6.2: \"kid\" must be a non-empty string");
 		return -1;
 	}
@@ -256,7 +246,7 @@ header_load(struct jws *j, const json_t *obj, struct jws_fail *f)
 	j->hdr =
 	    json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(j->hdr)) {
-		fail(f, JWS_MALFORMED,
+		jws_fail(f, JWS_MALFORMED,
 		    "RFC 7515 §5.2: the protected header is not a JSON object "
 		    "with unique member names (position %d)",
 		    j->hdr == NULL ? jerr.position : 0);
@@ -279,7 +269,7 @@ input_keep(struct jws *j, const json_t *obj, struct jws_fail *f)
 
 	/* Both lengths are bounded by the body that held them. */
 	if ((j->input = malloc(plen + qlen + 2)) == NULL) {
-		fail(f, JWS_MALFORMED, "out of memory");
+		jws_fail(f, JWS_MALFORMED, "out of memory");
 		return -1;
 	}
 	memcpy(j->input, json_string_value(p), plen);
@@ -302,13 +292,13 @@ jws_parse_json(const json_t *obj, int allow_hmac, enum jws_error *err,
 	    !json_is_string(json_object_get(obj, "protected")) ||
 	    !json_is_string(json_object_get(obj, "payload")) ||
 	    !json_is_string(json_object_get(obj, "signature"))) {
-		fail(&f, JWS_MALFORMED,
+		jws_fail(&f, JWS_MALFORMED,
 		    "RFC 8555 §6.2: want a flattened JWS with exactly "
 		    "\"protected\", \"payload\" and \"signature\"");
 		goto out;
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		fail(&f, JWS_MALFORMED, "out of memory");
+		jws_fail(&f, JWS_MALFORMED, "out of memory");
 		goto out;
 	}
 	if (header_load(j, obj, &f) == -1 ||
@@ -343,7 +333,7 @@ jws_parse(const unsigned char *body, size_t len, int allow_hmac,
 	obj =
 	    json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (obj == NULL) {
-		fail(&f, JWS_MALFORMED,
+		jws_fail(&f, JWS_MALFORMED,
 		    "RFC 8555 §6.2: the body is not JSON with unique member "
 		    "names (position %d)",
 		    jerr.position);

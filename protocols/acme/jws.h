@@ -22,6 +22,16 @@ enum jws_error {
 
 struct jws;
 
+/* Where a parser reports why it refused: the caller's error slots
+ * (shared by jws.c and jwk.c). */
+struct jws_fail {
+	enum jws_error *err;
+	char *msg;
+	size_t msglen;
+};
+void jws_fail(struct jws_fail *f, enum jws_error e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /*
  * Parse a request body holding one flattened JWS JSON object with exactly
  * "protected", "payload" and "signature" (no "header", no general
