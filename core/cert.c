@@ -47,8 +47,8 @@ static const struct {
 };
 
 /* PEM password callback that refuses: never prompt on a terminal. */
-static int
-no_password_cb(char *buf, int size, int rwflag, void *u)
+int
+cert_no_password_cb(char *buf, int size, int rwflag, void *u)
 {
 	(void)buf;
 	(void)size;
@@ -216,7 +216,8 @@ cert_load_pem(const char *path)
 		log_openssl(LOG_LVL_ERROR, "cannot open certificate file");
 		goto out;
 	}
-	if ((cert = PEM_read_bio_X509(bio, NULL, no_password_cb, NULL)) == NULL)
+	if ((cert = PEM_read_bio_X509(bio, NULL, cert_no_password_cb, NULL)) ==
+	    NULL)
 		log_openssl(LOG_LVL_ERROR, "no PEM certificate in file");
 out:
 	BIO_free(bio);
@@ -237,8 +238,8 @@ read_chain(BIO *bio)
 
 	if ((chain = sk_X509_new_null()) == NULL)
 		goto out;
-	while ((cert = PEM_read_bio_X509(bio, NULL, no_password_cb, NULL)) !=
-	    NULL) {
+	while ((cert = PEM_read_bio_X509(
+	            bio, NULL, cert_no_password_cb, NULL)) != NULL) {
 		if (sk_X509_push(chain, cert) == 0)
 			goto out;
 		cert = NULL;
@@ -283,8 +284,8 @@ cert_load_key(const char *path)
 		log_openssl(LOG_LVL_ERROR, "cannot open key file");
 		goto out;
 	}
-	if ((key = PEM_read_bio_PrivateKey(bio, NULL, no_password_cb, NULL)) ==
-	    NULL)
+	if ((key = PEM_read_bio_PrivateKey(
+	         bio, NULL, cert_no_password_cb, NULL)) == NULL)
 		log_openssl(LOG_LVL_ERROR, "no unencrypted PEM key in file");
 out:
 	BIO_free(bio);
@@ -424,7 +425,7 @@ cert_from_pem(const char *pem, size_t len)
 		return NULL;
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
 		goto out;
-	cert = PEM_read_bio_X509(bio, NULL, no_password_cb, NULL);
+	cert = PEM_read_bio_X509(bio, NULL, cert_no_password_cb, NULL);
 out:
 	if (cert == NULL)
 		ERR_clear_error();

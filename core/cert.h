@@ -35,6 +35,10 @@ int cert_key_kind_parse(const char *name, int *rsa_bits);
  * with EVP_PKEY_free.  NULL on failure (OpenSSL error logged). */
 EVP_PKEY *cert_keygen(enum key_kind kind, int rsa_bits);
 
+/* A PEM password callback that refuses: nothing is ever encrypted,
+ * never prompt on a terminal. */
+int cert_no_password_cb(char *buf, int size, int rwflag, void *u);
+
 /* Load the first certificate of a PEM file; caller frees.  NULL on error. */
 X509 *cert_load_pem(const char *path);
 /* Load every certificate of a PEM file; caller sk_X509_pop_free's. */

@@ -41,17 +41,6 @@ csr_from_der(const unsigned char *der, size_t len)
 	return csr;
 }
 
-/* No password callback: a CSR is never encrypted, never prompt. */
-static int
-no_password_cb(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
 /*
  * The PEM block is decoded to DER and handed to csr_from_der so the
  * exact-consumption check applies to PEM too.  PEM_bytes_read_bio also
@@ -71,7 +60,7 @@ csr_from_pem(const char *pem, size_t len)
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
 		goto out;
 	if (PEM_bytes_read_bio(&der, &derlen, &name, PEM_STRING_X509_REQ, bio,
-	        no_password_cb, NULL) != 1 ||
+	        cert_no_password_cb, NULL) != 1 ||
 	    derlen <= 0)
 		goto out;
 	csr = csr_from_der(der, (size_t)derlen);
