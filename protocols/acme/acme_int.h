@@ -116,7 +116,6 @@ struct acme_req {
 	char location[512];
 	char link_up[512];
 	int retry_after;
-	void *job; /* enroll job while finalizing */
 	/* Work to start once the commit succeeded (a validation); freed
 	 * with after_commit_free when the request fails instead. */
 	void (*after_commit)(struct acme_req *ar, void *arg);

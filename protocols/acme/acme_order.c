@@ -446,7 +446,6 @@ finalize_done(
 	const char *type;
 	int status;
 
-	ar->job = NULL;
 	if (res->reason != ENROLL_OK) {
 		type = reason_problem(res->reason, &status);
 		acme_req_problem(ar, status, type, "%s",
@@ -578,8 +577,10 @@ acme_finalize(struct acme_req *ar, const char *id)
 		return;
 	}
 	/* The order's status is "ready" in storage: set it only when the
-	 * certificate exists, in the same transaction as the reply. */
-	ar->job = enroll_submit(
+	 * certificate exists, in the same transaction as the reply.
+	 * finalize_done may run (and end ar) before this returns, so the
+	 * job handle is not kept: the pipeline finishes on its own. */
+	(void)enroll_submit(
 	    ar->acme->gw, http_req_base(ar->r), req, finalize_done, f);
 }
 
