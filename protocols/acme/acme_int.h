@@ -146,7 +146,8 @@ int acme_req_auth(struct acme_req *ar, int need_jwk);
  * ar.  `type` is one of the ACME_ERR_* suffixes. */
 void acme_req_problem(struct acme_req *ar, int status, const char *type,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* Same with a subproblems array (taken). */
+/* Same with a subproblems array, or an object of extra members
+ * (taken). */
 void acme_req_problem_sub(struct acme_req *ar, int status, const char *type,
     json_t *subproblems, const char *detail);
 /* Commit ar->txn (plus nonces) and send the prepared reply; frees ar. */

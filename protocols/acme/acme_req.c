@@ -241,8 +241,12 @@ acme_req_problem_sub(struct acme_req *ar, int status, const char *type,
 	ar->raw = NULL;
 	ar->body = json_pack("{s:s, s:s, s:i}", "type", full, "detail", detail,
 	    "status", status);
-	if (ar->body != NULL && subproblems != NULL)
+	/* An object is merged as extra members ("algorithms"), an array
+	 * becomes "subproblems". */
+	if (ar->body != NULL && json_is_array(subproblems))
 		json_object_set(ar->body, "subproblems", subproblems);
+	else if (ar->body != NULL && json_is_object(subproblems))
+		json_object_update(ar->body, subproblems);
 	json_decref(subproblems);
 	ar->status = status;
 	log_info("req=%s acme problem=%s status=%d detail=\"%s\"",
@@ -333,7 +337,11 @@ auth_jws_problem(struct acme_req *ar, enum jws_error e, const char *msg)
 {
 	switch (e) {
 	case JWS_BAD_ALG:
-		acme_req_problem(ar, 400, ACME_ERR_BAD_SIG_ALG, "%s", msg);
+		/* §6.2: the problem lists the algorithms we accept. */
+		acme_req_problem_sub(ar, 400, ACME_ERR_BAD_SIG_ALG,
+		    json_pack("{s:[sssss]}", "algorithms", "RS256", "ES256",
+		        "ES384", "ES512", "EdDSA"),
+		    msg);
 		break;
 	case JWS_BAD_KEY:
 		acme_req_problem(ar, 400, ACME_ERR_BAD_PUBLIC_KEY, "%s", msg);
