@@ -1,0 +1,1270 @@
+/*
+ * bench_acme: full-order ACME load driver (RFC 8555) with a built-in
+ * http-01 responder.
+ *
+ *   bench_acme --dir URL --cacert FILE -n N -c C --http-port H
+ *       [--label NAME] [--timeout S] [--poll-ms MS]
+ *
+ * Before the clock starts: N P-256 keys and CSRs (o<i>.bench.example),
+ * the directory, one ES256 account (newAccount, jwk) and one nonce per
+ * slot, which also opens the slot's keep-alive TLS connection.  Timed:
+ * N orders, C in flight at once, each newOrder -> authz -> challenge
+ * {} -> poll the authz every MS until valid -> finalize -> poll the order
+ * until valid (when the server answers "processing") -> certificate,
+ * whose leaf must carry the order's key.  One event loop (libevent) runs
+ * libcurl's multi-socket interface and the http-01 responder
+ * (127.0.0.1:H), which answers the tokens the slots have learnt.
+ * See bench/README.md for the method.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "core/encoding.h"
+
+#define BENCH_MAX_REPLY (64 * 1024) /* a chain of a few PEM certs */
+#define BENCH_MAX_FD 65536          /* socket events, indexed by fd */
+#define BENCH_ORDER_S 120.0         /* one order may take this long */
+#define BENCH_SHOW_ERRORS 5
+#define CHALL_PREFIX "/.well-known/acme-challenge/"
+#define ERR_BADNONCE "urn:ietf:params:acme:error:badNonce"
+
+struct opts {
+	const char *dir;
+	const char *cacert;
+	const char *label;
+	long n, c, port, timeout_s, poll_ms;
+};
+
+/* What a slot waits for; the reply is judged by it. */
+enum step {
+	ST_NONCE,
+	ST_ORDER,
+	ST_AUTHZ,
+	ST_CHALL,
+	ST_POLL_AUTHZ,
+	ST_FINALIZE,
+	ST_POLL_ORDER,
+	ST_CERT,
+};
+
+static const char *const step_names[] = {"newNonce", "newOrder", "authz",
+    "challenge", "authz poll", "finalize", "order poll", "certificate"};
+
+/* One order to place; made before the clock starts. */
+struct order {
+	EVP_PKEY *key;
+	char *csr; /* base64url DER */
+};
+
+struct bench;
+
+/* One of C concurrent order runners, with its own connection. */
+struct slot {
+	struct bench *b;
+	CURL *easy;
+	struct event *pause; /* between polls */
+	long order;          /* index in b->orders, -1 when idle */
+	enum step step;
+	int busy;        /* added to the multi */
+	int fetching;    /* a HEAD newNonce runs before the signed POST */
+	int retried;     /* the badNonce retry of this POST is used */
+	double start;    /* newOrder sent */
+	const char *url; /* target of the signed POST (borrowed) */
+	char *payload;   /* its payload, "" for POST-as-GET */
+	char *jws;
+	char *order_url, *authz_url, *chall_url, *final_url, *cert_url;
+	char nonce[256];
+	char location[1024];
+	char token[256]; /* http-01 token this slot answers for */
+	unsigned char *buf;
+	size_t len;
+	int overflow;
+};
+
+struct bench {
+	const struct opts *o;
+	struct event_base *base;
+	struct event *timer; /* libcurl's */
+	struct event *deadline;
+	struct event **sock_ev; /* by fd */
+	struct evhttp *http;
+	CURLM *multi;
+	struct curl_slist *hdrs;
+	EVP_PKEY *acct;
+	char *jwk;   /* compact JSON */
+	char *thumb; /* RFC 7638, base64url */
+	char *kid;
+	json_t *dir;
+	struct order *orders;
+	struct slot *slots;
+	double *lat_ms;
+	double t0, elapsed;
+	long next, done, nlat, failed, badnonce, requests, polls, warm;
+	int stopped;
+};
+
+static void slot_send_signed(struct slot *s);
+static void order_start(struct slot *s);
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: bench_acme --dir URL --cacert FILE -n N -c C "
+	    "--http-port H\n"
+	    "                  [--label NAME] [--timeout S] "
+	    "[--poll-ms MS]\n");
+	exit(2);
+}
+
+static long
+parse_count(const char *s, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 1 || v > max)
+		usage();
+	return v;
+}
+
+static void
+parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lopts[] = {
+	    {"dir", required_argument, NULL, 'd'},
+	    {"cacert", required_argument, NULL, 'a'},
+	    {"http-port", required_argument, NULL, 'H'},
+	    {"label", required_argument, NULL, 'l'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"poll-ms", required_argument, NULL, 'p'},
+	    {NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->label = "server";
+	o->n = 100;
+	o->c = 1;
+	o->timeout_s = 600;
+	o->poll_ms = 20;
+	while ((ch = getopt_long(argc, argv, "n:c:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			o->dir = optarg;
+			break;
+		case 'a':
+			o->cacert = optarg;
+			break;
+		case 'l':
+			o->label = optarg;
+			break;
+		case 'H':
+			o->port = parse_count(optarg, 65535);
+			break;
+		case 't':
+			o->timeout_s = parse_count(optarg, 86400);
+			break;
+		case 'p':
+			o->poll_ms = parse_count(optarg, 10000);
+			break;
+		case 'n':
+			o->n = parse_count(optarg, 1000000);
+			break;
+		case 'c':
+			o->c = parse_count(optarg, 4096);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (o->dir == NULL || o->cacert == NULL || o->port == 0)
+		usage();
+	if (o->c > o->n)
+		o->c = o->n;
+}
+
+/* Print the error queue (if any) and clear it. */
+static void
+ssl_errors(void)
+{
+	ERR_print_errors_fp(stderr);
+	ERR_clear_error();
+}
+
+/*
+ * A CSR for `host` (CN and one dNSName) signed by `key`, as base64url
+ * DER.  The caller frees it; NULL on error.
+ */
+static char *
+make_csr(EVP_PKEY *key, const char *host)
+{
+	X509_REQ *req = NULL;
+	X509_NAME *name = NULL;
+	X509_EXTENSION *ext = NULL;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	unsigned char *der = NULL;
+	char san[300], *ret = NULL;
+	int len;
+
+	if (snprintf(san, sizeof(san), "DNS:%s", host) >= (int)sizeof(san))
+		goto out;
+	if ((req = X509_REQ_new()) == NULL || (name = X509_NAME_new()) == NULL)
+		goto out;
+	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	        (const unsigned char *)host, -1, -1, 0) ||
+	    !X509_REQ_set_subject_name(req, name) ||
+	    !X509_REQ_set_pubkey(req, key))
+		goto out;
+	if ((ext = X509V3_EXT_conf_nid(
+	         NULL, NULL, NID_subject_alt_name, san)) == NULL ||
+	    (exts = sk_X509_EXTENSION_new_null()) == NULL ||
+	    !sk_X509_EXTENSION_push(exts, ext))
+		goto out;
+	ext = NULL; /* owned by exts now */
+	if (!X509_REQ_add_extensions(req, exts) ||
+	    X509_REQ_sign(req, key, EVP_sha256()) <= 0 ||
+	    (len = i2d_X509_REQ(req, &der)) <= 0)
+		goto out;
+	ret = encoding_b64url_encode(der, (size_t)len);
+out:
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	X509_NAME_free(name);
+	X509_EXTENSION_free(ext);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return ret;
+}
+
+/* N keys and CSRs into b->orders, before the clock starts.  0 / -1. */
+static int
+make_orders(struct bench *b)
+{
+	char host[64];
+	long i;
+
+	for (i = 0; i < b->o->n; i++) {
+		struct order *od = &b->orders[i];
+
+		snprintf(host, sizeof(host), "o%ld.bench.example", i);
+		if ((od->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) ==
+		        NULL ||
+		    (od->csr = make_csr(od->key, host)) == NULL) {
+			ssl_errors();
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Coordinate `param` of `key` as 32 bytes of base64url; NULL on error. */
+static char *
+ec_coord(EVP_PKEY *key, const char *param)
+{
+	BIGNUM *bn = NULL;
+	unsigned char raw[32];
+	char *ret = NULL;
+
+	if (EVP_PKEY_get_bn_param(key, param, &bn) == 1 &&
+	    BN_bn2binpad(bn, raw, sizeof(raw)) == (int)sizeof(raw))
+		ret = encoding_b64url_encode(raw, sizeof(raw));
+	BN_free(bn);
+	return ret;
+}
+
+/*
+ * A fresh ES256 account key, its JWK (members in RFC 7638 order, so the
+ * same string is hashed for the thumbprint) and thumbprint.  0 / -1.
+ */
+static int
+make_account_key(struct bench *b)
+{
+	unsigned char md[32];
+	char *x = NULL, *y = NULL;
+	size_t len;
+	int rc = -1;
+
+	if ((b->acct = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL ||
+	    (x = ec_coord(b->acct, OSSL_PKEY_PARAM_EC_PUB_X)) == NULL ||
+	    (y = ec_coord(b->acct, OSSL_PKEY_PARAM_EC_PUB_Y)) == NULL)
+		goto out;
+	len = strlen(x) + strlen(y) + 64;
+	if ((b->jwk = malloc(len)) == NULL)
+		goto out;
+	snprintf(b->jwk, len,
+	    "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\","
+	    "\"y\":\"%s\"}",
+	    x, y);
+	if (EVP_Digest(b->jwk, strlen(b->jwk), md, NULL, EVP_sha256(), NULL) !=
+	        1 ||
+	    (b->thumb = encoding_b64url_encode(md, sizeof(md))) == NULL)
+		goto out;
+	rc = 0;
+out:
+	if (rc == -1)
+		ssl_errors();
+	free(x);
+	free(y);
+	return rc;
+}
+
+/* ES256 over `in`: raw r||s (RFC 7518 §3.4) in base64url.  NULL on error. */
+static char *
+es256(EVP_PKEY *key, const char *in)
+{
+	EVP_MD_CTX *ctx = NULL;
+	ECDSA_SIG *sig = NULL;
+	const BIGNUM *r, *s;
+	unsigned char der[80], raw[64];
+	const unsigned char *p = der;
+	size_t len = sizeof(der);
+	char *ret = NULL;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(
+	        ctx, der, &len, (const unsigned char *)in, strlen(in)) != 1 ||
+	    (sig = d2i_ECDSA_SIG(NULL, &p, (long)len)) == NULL ||
+	    (size_t)(p - der) != len)
+		goto out;
+	ECDSA_SIG_get0(sig, &r, &s);
+	if (BN_bn2binpad(r, raw, 32) != 32 ||
+	    BN_bn2binpad(s, raw + 32, 32) != 32)
+		goto out;
+	ret = encoding_b64url_encode(raw, sizeof(raw));
+out:
+	if (ret == NULL)
+		ssl_errors();
+	ECDSA_SIG_free(sig);
+	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+/*
+ * The flattened JWS (RFC 8555 §6.2) of `payload` ("" for POST-as-GET)
+ * to `url` with `nonce`, identified by kid, or by jwk when b->kid is
+ * NULL.  Malloc'd, caller frees; NULL on error.
+ */
+static char *
+jws_make(
+    struct bench *b, const char *url, const char *nonce, const char *payload)
+{
+	json_t *prot = NULL, *body = NULL;
+	char *ph = NULL, *p64 = NULL, *pl64 = NULL, *input = NULL, *sig = NULL;
+	char *ret = NULL;
+	size_t len;
+
+	prot = json_pack(
+	    "{s:s, s:s, s:s}", "alg", "ES256", "nonce", nonce, "url", url);
+	if (prot == NULL ||
+	    (b->kid != NULL
+	            ? json_object_set_new(prot, "kid", json_string(b->kid))
+	            : json_object_set_new(
+	                  prot, "jwk", json_loads(b->jwk, 0, NULL))) == -1 ||
+	    (ph = json_dumps(prot, JSON_COMPACT)) == NULL ||
+	    (p64 = encoding_b64url_encode((unsigned char *)ph, strlen(ph))) ==
+	        NULL)
+		goto out;
+	pl64 = *payload == '\0'
+	    ? strdup("")
+	    : encoding_b64url_encode((unsigned char *)payload, strlen(payload));
+	len = strlen(p64) + (pl64 != NULL ? strlen(pl64) : 0) + 2;
+	if (pl64 == NULL || (input = malloc(len)) == NULL)
+		goto out;
+	snprintf(input, len, "%s.%s", p64, pl64);
+	if ((sig = es256(b->acct, input)) == NULL ||
+	    (body = json_pack("{s:s, s:s, s:s}", "protected", p64, "payload",
+	         pl64, "signature", sig)) == NULL)
+		goto out;
+	ret = json_dumps(body, JSON_COMPACT);
+out:
+	json_decref(prot);
+	json_decref(body);
+	free(ph);
+	free(p64);
+	free(pl64);
+	free(input);
+	free(sig);
+	return ret;
+}
+
+/* Copy the value of header line `line` (n bytes) into dst when it fits. */
+static void
+header_value(
+    const char *line, size_t n, size_t namelen, char *dst, size_t dstsz)
+{
+	const char *v = line + namelen;
+	size_t vlen = n - namelen;
+
+	while (vlen > 0 && (*v == ' ' || *v == '\t'))
+		v++, vlen--;
+	while (vlen > 0 && strchr(" \t\r\n", v[vlen - 1]) != NULL)
+		vlen--;
+	if (vlen < dstsz) {
+		memcpy(dst, v, vlen);
+		dst[vlen] = '\0';
+	}
+}
+
+/* Keep Replay-Nonce and Location of the reply being read. */
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct slot *s = arg;
+	size_t n = size * nmemb;
+
+	if (n > 13 && strncasecmp(data, "Replay-Nonce:", 13) == 0)
+		header_value(data, n, 13, s->nonce, sizeof(s->nonce));
+	else if (n > 9 && strncasecmp(data, "Location:", 9) == 0)
+		header_value(data, n, 9, s->location, sizeof(s->location));
+	return n;
+}
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct slot *s = arg;
+	size_t n = size * nmemb;
+
+	if (n >= BENCH_MAX_REPLY - s->len) {
+		s->overflow = 1;
+		return 0; /* aborts the transfer: the order fails */
+	}
+	memcpy(s->buf + s->len, data, n);
+	s->len += n;
+	s->buf[s->len] = '\0';
+	return n;
+}
+
+/* The options every request of a slot shares.  0 / -1. */
+static int
+slot_init(struct bench *b, struct slot *s)
+{
+	s->b = b;
+	s->order = -1;
+	if ((s->easy = curl_easy_init()) == NULL ||
+	    (s->buf = malloc(BENCH_MAX_REPLY)) == NULL)
+		return -1;
+	curl_easy_setopt(s->easy, CURLOPT_CAINFO, b->o->cacert);
+	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, b->hdrs);
+	curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
+	curl_easy_setopt(s->easy, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
+	return 0;
+}
+
+static void
+slot_free(struct slot *s)
+{
+	if (s->busy)
+		curl_multi_remove_handle(s->b->multi, s->easy);
+	curl_easy_cleanup(s->easy);
+	if (s->pause != NULL)
+		event_free(s->pause);
+	free(s->buf);
+	free(s->payload);
+	free(s->jws);
+	free(s->order_url);
+	free(s->authz_url);
+	free(s->chall_url);
+	free(s->final_url);
+	free(s->cert_url);
+}
+
+/*
+ * Make the easy handle of `s` a GET, HEAD or POST of `body` (kept by the
+ * caller until the transfer ends) to `url`.
+ */
+static void
+slot_prepare(
+    struct slot *s, const char *method, const char *url, const char *body)
+{
+	s->len = 0;
+	s->overflow = 0;
+	s->buf[0] = '\0';
+	s->location[0] = '\0';
+	s->b->requests++;
+	curl_easy_setopt(s->easy, CURLOPT_URL, url);
+	curl_easy_setopt(s->easy, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0);
+	if (body != NULL) {
+		curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(
+		    s->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	} else if (strcmp(method, "GET") == 0)
+		curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
+}
+
+/* A string member of `doc`, or NULL. */
+static const char *
+jstr(const json_t *doc, const char *key)
+{
+	return json_string_value(json_object_get(doc, key));
+}
+
+static int
+same(const char *a, const char *b)
+{
+	return a != NULL && strcmp(a, b) == 0;
+}
+
+/*
+ * Account for the end of the order on `s` (failed unless ok) and start
+ * the next one.  The slot's state is reset; b->done counts the order.
+ */
+static void
+order_end(struct slot *s, int ok)
+{
+	struct bench *b = s->b;
+
+	if (ok)
+		b->lat_ms[b->nlat++] = (now() - s->start) * 1000.0;
+	else
+		b->failed++;
+	free(s->order_url);
+	free(s->authz_url);
+	free(s->chall_url);
+	free(s->final_url);
+	free(s->cert_url);
+	s->order_url = s->authz_url = s->chall_url = NULL;
+	s->final_url = s->cert_url = NULL;
+	s->token[0] = '\0';
+	s->order = -1;
+	if (++b->done == b->o->n) {
+		b->elapsed = now() - b->t0;
+		event_base_loopbreak(b->base);
+	} else if (b->next < b->o->n)
+		order_start(s);
+}
+
+/* Fail the order on `s`: say why (the first few), then move on. */
+static void
+order_fail(struct slot *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->b->failed < BENCH_SHOW_ERRORS) {
+		fprintf(stderr,
+		    "bench_acme %s: order %ld at %s: ", s->b->o->label,
+		    s->order, step_names[s->step]);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	order_end(s, 0);
+}
+
+/*
+ * Fail the order with what the server said: the problem document of the
+ * reply, of the object or of its first failed challenge, on one line.
+ */
+static void
+order_fail_doc(struct slot *s, long code, const json_t *doc)
+{
+	const json_t *err = json_object_get(doc, "error"), *c;
+	const char *st = jstr(doc, "status");
+	char *text;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "challenges"), i, c)
+	{
+		if (err == NULL)
+			err = json_object_get(c, "error");
+	}
+	if (err == NULL)
+		err = doc;
+	text = err != NULL ? json_dumps(err, JSON_COMPACT) : NULL;
+	order_fail(s, "HTTP %ld, status %s: %.300s", code, st ? st : "-",
+	    text != NULL ? text : (char *)s->buf);
+	free(text);
+}
+
+static void
+slot_add(struct slot *s)
+{
+	if (curl_multi_add_handle(s->b->multi, s->easy) != CURLM_OK) {
+		order_fail(s, "curl_multi_add_handle failed");
+		return;
+	}
+	s->busy = 1;
+}
+
+/*
+ * Send a signed POST of `payload` (malloc'd, taken over) to `url`
+ * (borrowed; it lives until the order ends) and wait for `step`.
+ */
+static void
+slot_post(struct slot *s, enum step step, const char *url, char *payload)
+{
+	s->step = step;
+	s->url = url;
+	free(s->payload);
+	s->payload = payload;
+	s->retried = 0;
+	if (payload == NULL) {
+		order_fail(s, "out of memory");
+		return;
+	}
+	slot_send_signed(s);
+}
+
+/* Send s->payload to s->url with the slot's nonce, or fetch one first. */
+static void
+slot_send_signed(struct slot *s)
+{
+	const char *nurl = jstr(s->b->dir, "newNonce");
+
+	if (s->nonce[0] == '\0') {
+		/* No nonce came with the last reply: ask (RFC 8555 §7.2). */
+		s->fetching = 1;
+		slot_prepare(s, "HEAD", nurl, NULL);
+		slot_add(s);
+		return;
+	}
+	free(s->jws);
+	s->jws = jws_make(s->b, s->url, s->nonce, s->payload);
+	s->nonce[0] = '\0'; /* one use only */
+	if (s->jws == NULL) {
+		order_fail(s, "cannot sign the request");
+		return;
+	}
+	slot_prepare(s, "POST", s->url, s->jws);
+	slot_add(s);
+}
+
+static void
+order_start(struct slot *s)
+{
+	struct bench *b = s->b;
+	char *payload;
+
+	s->order = b->next++;
+	s->start = now();
+	payload = malloc(128);
+	if (payload != NULL)
+		snprintf(payload, 128,
+		    "{\"identifiers\":[{\"type\":\"dns\",\"value\":"
+		    "\"o%ld.bench.example\"}]}",
+		    s->order);
+	slot_post(s, ST_ORDER, jstr(b->dir, "newOrder"), payload);
+}
+
+/* Poll again after --poll-ms, as step `step`. */
+static void
+slot_wait(struct slot *s, enum step step)
+{
+	struct timeval tv;
+
+	if (now() - s->start > BENCH_ORDER_S) {
+		order_fail(s, "not done after %.0f s", BENCH_ORDER_S);
+		return;
+	}
+	s->step = step;
+	s->b->polls++;
+	tv.tv_sec = s->b->o->poll_ms / 1000;
+	tv.tv_usec = s->b->o->poll_ms % 1000 * 1000;
+	evtimer_add(s->pause, &tv);
+}
+
+static void
+on_pause(evutil_socket_t fd, short what, void *arg)
+{
+	struct slot *s = arg;
+
+	if (s->step == ST_POLL_AUTHZ)
+		slot_post(s, s->step, s->authz_url, strdup(""));
+	else
+		slot_post(s, s->step, s->order_url, strdup(""));
+}
+
+static void
+finalize(struct slot *s)
+{
+	const char *csr = s->b->orders[s->order].csr;
+	size_t len = strlen(csr) + 16;
+	char *payload = malloc(len);
+
+	if (payload != NULL)
+		snprintf(payload, len, "{\"csr\":\"%s\"}", csr);
+	slot_post(s, ST_FINALIZE, s->final_url, payload);
+}
+
+/* 201 with Location; one authorization; a finalize URL. */
+static void
+on_order(struct slot *s, long code, const json_t *doc)
+{
+	const json_t *az = json_object_get(doc, "authorizations");
+
+	if (code != 201 || s->location[0] == '\0' || json_array_size(az) != 1 ||
+	    jstr(doc, "finalize") == NULL) {
+		order_fail(s,
+		    "HTTP %ld, want 201, Location, one authorization "
+		    "and finalize",
+		    code);
+		return;
+	}
+	s->order_url = strdup(s->location);
+	s->authz_url = strdup(json_string_value(json_array_get(az, 0)));
+	s->final_url = strdup(jstr(doc, "finalize"));
+	if (s->order_url == NULL || s->authz_url == NULL ||
+	    s->final_url == NULL) {
+		order_fail(s, "out of memory");
+		return;
+	}
+	slot_post(s, ST_AUTHZ, s->authz_url, strdup(""));
+}
+
+/* Pick the http-01 challenge; publish its token; answer it with {}. */
+static void
+on_authz(struct slot *s, const json_t *doc)
+{
+	const json_t *c;
+	size_t i;
+
+	if (same(jstr(doc, "status"), "valid")) {
+		finalize(s); /* reused authorization: nothing to prove */
+		return;
+	}
+	json_array_foreach(json_object_get(doc, "challenges"), i, c)
+	{
+		if (!same(jstr(c, "type"), "http-01") ||
+		    jstr(c, "url") == NULL || jstr(c, "token") == NULL ||
+		    strlen(jstr(c, "token")) >= sizeof(s->token))
+			continue;
+		snprintf(s->token, sizeof(s->token), "%s", jstr(c, "token"));
+		if ((s->chall_url = strdup(jstr(c, "url"))) == NULL) {
+			order_fail(s, "out of memory");
+			return;
+		}
+		slot_post(s, ST_CHALL, s->chall_url, strdup("{}"));
+		return;
+	}
+	order_fail(s, "no usable http-01 challenge: %.200s", (char *)s->buf);
+}
+
+/* The challenge or authorization reply: valid, still pending, failed. */
+static void
+on_authz_state(struct slot *s, const json_t *doc)
+{
+	const char *st = jstr(doc, "status");
+
+	if (same(st, "valid"))
+		finalize(s);
+	else if (same(st, "pending") || same(st, "processing"))
+		slot_wait(s, ST_POLL_AUTHZ);
+	else
+		order_fail_doc(s, 200, doc);
+}
+
+/* The finalize or order reply: valid with a certificate, or wait. */
+static void
+on_order_state(struct slot *s, const json_t *doc)
+{
+	const char *st = jstr(doc, "status");
+
+	if (same(st, "valid") && jstr(doc, "certificate") != NULL) {
+		if ((s->cert_url = strdup(jstr(doc, "certificate"))) == NULL)
+			order_fail(s, "out of memory");
+		else
+			slot_post(s, ST_CERT, s->cert_url, strdup(""));
+	} else if (same(st, "processing") || same(st, "ready"))
+		slot_wait(s, ST_POLL_ORDER);
+	else
+		order_fail_doc(s, 200, doc);
+}
+
+/* A PEM chain whose first certificate carries the order's key. */
+static void
+on_cert(struct slot *s)
+{
+	BIO *bio;
+	X509 *x = NULL;
+	int ok;
+
+	bio = BIO_new_mem_buf(s->buf, (int)s->len);
+	if (bio != NULL)
+		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	ok = x != NULL &&
+	    EVP_PKEY_eq(X509_get0_pubkey(x), s->b->orders[s->order].key) == 1;
+	X509_free(x);
+	BIO_free(bio);
+	ERR_clear_error();
+	if (!ok) {
+		order_fail(s, "not a PEM chain for the order's key: %.200s",
+		    (char *)s->buf);
+		return;
+	}
+	order_end(s, 1);
+}
+
+/* A nonce arrived on a slot that asked for one. */
+static void
+on_nonce(struct slot *s, long code)
+{
+	struct bench *b = s->b;
+	long i;
+
+	s->fetching = 0;
+	if (s->nonce[0] == '\0') {
+		if (s->order == -1) {
+			fprintf(stderr,
+			    "bench_acme: newNonce: HTTP %ld, "
+			    "no Replay-Nonce\n",
+			    code);
+			b->stopped = 1;
+			event_base_loopbreak(b->base);
+		} else
+			order_fail(
+			    s, "newNonce: HTTP %ld, no Replay-Nonce", code);
+		return;
+	}
+	if (s->order != -1) {
+		slot_send_signed(s);
+		return;
+	}
+	/* Warm-up: every slot has a connection and a nonce; start. */
+	if (++b->warm == b->o->c) {
+		b->t0 = now();
+		b->requests = 0;
+		for (i = 0; i < b->o->c; i++)
+			order_start(&b->slots[i]);
+	}
+}
+
+/* Judge the reply that just ended on `s` and take the next step. */
+static void
+slot_done(struct slot *s, CURLcode result)
+{
+	json_t *doc = NULL;
+	long code = 0;
+
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (result != CURLE_OK || s->overflow) {
+		if (s->order == -1) {
+			fprintf(stderr, "bench_acme: warm-up: %s\n",
+			    curl_easy_strerror(result));
+			s->b->stopped = 1;
+			event_base_loopbreak(s->b->base);
+		} else
+			order_fail(s, "%s%s", curl_easy_strerror(result),
+			    s->overflow ? " (reply too big)" : "");
+		return;
+	}
+	if (s->fetching) {
+		on_nonce(s, code);
+		return;
+	}
+	if (s->step != ST_CERT || code >= 400)
+		doc = json_loadb((char *)s->buf, s->len, 0, NULL);
+	if (code >= 400 && same(jstr(doc, "type"), ERR_BADNONCE) &&
+	    !s->retried) {
+		/* As real clients do: once, with the nonce of this reply. */
+		s->retried = 1;
+		s->b->badnonce++;
+		slot_send_signed(s);
+	} else if (code >= 300)
+		order_fail_doc(s, code, doc);
+	else if (s->step != ST_CERT && s->step != ST_ORDER && doc == NULL)
+		order_fail(
+		    s, "HTTP %ld, not JSON: %.200s", code, (char *)s->buf);
+	else if (s->step == ST_ORDER)
+		on_order(s, code, doc);
+	else if (s->step == ST_AUTHZ)
+		on_authz(s, doc);
+	else if (s->step == ST_CHALL || s->step == ST_POLL_AUTHZ)
+		on_authz_state(s, doc);
+	else if (s->step == ST_FINALIZE || s->step == ST_POLL_ORDER)
+		on_order_state(s, doc);
+	else
+		on_cert(s);
+	json_decref(doc);
+}
+
+/* Hand every finished transfer to its slot. */
+static void
+check_done(struct bench *b)
+{
+	CURLMsg *msg;
+	struct slot *s;
+	int left;
+
+	while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &s);
+		curl_multi_remove_handle(b->multi, msg->easy_handle);
+		s->busy = 0;
+		slot_done(s, msg->data.result);
+	}
+}
+
+static void
+on_sock(evutil_socket_t fd, short what, void *arg)
+{
+	struct bench *b = arg;
+	int running, act = 0;
+
+	act |= (what & EV_READ) ? CURL_CSELECT_IN : 0;
+	act |= (what & EV_WRITE) ? CURL_CSELECT_OUT : 0;
+	curl_multi_socket_action(b->multi, fd, act, &running);
+	check_done(b);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct bench *b = arg;
+	int running;
+
+	curl_multi_socket_action(b->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(b);
+}
+
+/* libcurl's socket interest, mirrored in one libevent event per fd
+ * (the pattern of curl's docs/examples/hiperfifo.c). */
+static int
+curl_sock_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+	struct bench *b = arg;
+	struct event **ev;
+	short kind;
+
+	if (fd < 0 || fd >= BENCH_MAX_FD)
+		return -1;
+	ev = &b->sock_ev[fd];
+	if (*ev != NULL) {
+		event_free(*ev);
+		*ev = NULL;
+	}
+	if (what == CURL_POLL_REMOVE)
+		return 0;
+	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+	    ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+	if ((*ev = event_new(b->base, fd, kind, on_sock, b)) == NULL ||
+	    event_add(*ev, NULL) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+curl_timer_cb(CURLM *multi, long ms, void *arg)
+{
+	struct bench *b = arg;
+	struct timeval tv;
+
+	if (ms < 0)
+		return evtimer_del(b->timer);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = ms % 1000 * 1000;
+	return evtimer_add(b->timer, &tv);
+}
+
+/* http-01 (RFC 8555 §8.3): token "." thumbprint for a token in use. */
+static void
+on_http01(struct evhttp_request *req, void *arg)
+{
+	struct bench *b = arg;
+	const char *path, *token;
+	struct evbuffer *out;
+	long i;
+
+	path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	if (path != NULL &&
+	    strncmp(path, CHALL_PREFIX, strlen(CHALL_PREFIX)) == 0) {
+		token = path + strlen(CHALL_PREFIX);
+		for (i = 0; i < b->o->c; i++) {
+			if (b->slots[i].order == -1 ||
+			    strcmp(b->slots[i].token, token) != 0)
+				continue;
+			if ((out = evbuffer_new()) == NULL)
+				break;
+			evbuffer_add_printf(out, "%s.%s", token, b->thumb);
+			evhttp_add_header(
+			    evhttp_request_get_output_headers(req),
+			    "Content-Type", "application/octet-stream");
+			evhttp_send_reply(req, 200, "OK", out);
+			evbuffer_free(out);
+			return;
+		}
+	}
+	evhttp_send_error(req, 404, NULL);
+}
+
+/* The global timeout: whatever is not done has failed. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct bench *b = arg;
+
+	fprintf(stderr, "bench_acme %s: %ld s timeout, %ld orders not done\n",
+	    b->o->label, b->o->timeout_s, b->o->n - b->done);
+	b->failed += b->o->n - b->done;
+	b->elapsed = now() - b->t0;
+	event_base_loopbreak(b->base);
+}
+
+/*
+ * One synchronous request on `s` (set-up, before the clock): GET the
+ * directory, HEAD a nonce, or POST newAccount.  Returns the HTTP status,
+ * -1 on a transport error.
+ */
+static long
+sync_req(struct slot *s, const char *method, const char *url, const char *body)
+{
+	CURLcode res;
+	long code = -1;
+
+	slot_prepare(s, method, url, body);
+	if ((res = curl_easy_perform(s->easy)) != CURLE_OK) {
+		fprintf(stderr, "bench_acme: %s %s: %s\n", method, url,
+		    curl_easy_strerror(res));
+		return -1;
+	}
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+	return code;
+}
+
+/* Directory, one nonce, newAccount (jwk); sets b->dir and b->kid. */
+static int
+setup_account(struct bench *b)
+{
+	struct slot s;
+	char *jws = NULL;
+	long code;
+	int rc = -1;
+
+	memset(&s, 0, sizeof(s));
+	if (slot_init(b, &s) == -1 ||
+	    sync_req(&s, "GET", b->o->dir, NULL) != 200 ||
+	    (b->dir = json_loadb((char *)s.buf, s.len, 0, NULL)) == NULL ||
+	    jstr(b->dir, "newNonce") == NULL ||
+	    jstr(b->dir, "newAccount") == NULL ||
+	    jstr(b->dir, "newOrder") == NULL) {
+		fprintf(
+		    stderr, "bench_acme: no ACME directory at %s\n", b->o->dir);
+		goto out;
+	}
+	if (sync_req(&s, "HEAD", jstr(b->dir, "newNonce"), NULL) == -1 ||
+	    s.nonce[0] == '\0' ||
+	    (jws = jws_make(b, jstr(b->dir, "newAccount"), s.nonce,
+	         "{\"termsOfServiceAgreed\":true}")) == NULL)
+		goto out;
+	code = sync_req(&s, "POST", jstr(b->dir, "newAccount"), jws);
+	if ((code != 201 && code != 200) || s.location[0] == '\0' ||
+	    (b->kid = strdup(s.location)) == NULL) {
+		fprintf(stderr, "bench_acme: newAccount: HTTP %ld: %.300s\n",
+		    code, (char *)s.buf);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(jws);
+	slot_free(&s);
+	return rc;
+}
+
+/* Event base, multi handle, responder, slots.  0 / -1. */
+static int
+setup_loop(struct bench *b)
+{
+	const struct opts *o = b->o;
+	struct timeval tv = {o->timeout_s, 0};
+	long i;
+
+	b->t0 = now(); /* again when the warm-up is over */
+
+	if ((b->base = event_base_new()) == NULL ||
+	    (b->timer = evtimer_new(b->base, on_timer, b)) == NULL ||
+	    (b->deadline = evtimer_new(b->base, on_deadline, b)) == NULL ||
+	    (b->sock_ev = calloc(BENCH_MAX_FD, sizeof(*b->sock_ev))) == NULL ||
+	    (b->multi = curl_multi_init()) == NULL ||
+	    (b->http = evhttp_new(b->base)) == NULL)
+		return -1;
+	if (evhttp_bind_socket(b->http, "127.0.0.1", (ev_uint16_t)o->port) ==
+	    -1) {
+		fprintf(stderr, "bench_acme: cannot listen on 127.0.0.1:%ld\n",
+		    o->port);
+		return -1;
+	}
+	evhttp_set_gencb(b->http, on_http01, b);
+	curl_multi_setopt(b->multi, CURLMOPT_SOCKETFUNCTION, curl_sock_cb);
+	curl_multi_setopt(b->multi, CURLMOPT_SOCKETDATA, b);
+	curl_multi_setopt(b->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+	curl_multi_setopt(b->multi, CURLMOPT_TIMERDATA, b);
+	curl_multi_setopt(b->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->c);
+	curl_multi_setopt(b->multi, CURLMOPT_MAXCONNECTS, o->c);
+	for (i = 0; i < o->c; i++) {
+		struct slot *s = &b->slots[i];
+
+		if (slot_init(b, s) == -1 ||
+		    (s->pause = evtimer_new(b->base, on_pause, s)) == NULL)
+			return -1;
+		/* Warm-up: a nonce, and the slot's TLS connection. */
+		s->fetching = 1;
+		slot_prepare(s, "HEAD", jstr(b->dir, "newNonce"), NULL);
+		if (curl_multi_add_handle(b->multi, s->easy) != CURLM_OK)
+			return -1;
+		s->busy = 1;
+	}
+	return evtimer_add(b->deadline, &tv);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The p-th percentile (0..100) of sorted v[0..n), nearest rank. */
+static double
+percentile(const double *v, long n, double p)
+{
+	long k;
+
+	if (n == 0)
+		return 0;
+	k = (long)(p / 100.0 * n + 0.999999) - 1;
+	if (k < 0)
+		k = 0;
+	if (k >= n)
+		k = n - 1;
+	return v[k];
+}
+
+static void
+report(struct bench *b)
+{
+	const struct opts *o = b->o;
+	double rate = b->elapsed > 0 ? b->nlat / b->elapsed : 0;
+
+	qsort(b->lat_ms, (size_t)b->nlat, sizeof(double), cmp_double);
+	printf("acme orders %s c=%ld n=%ld: %.1f orders/s p50=%.1f ms "
+	       "p99=%.1f ms failed=%ld badnonce_retries=%ld\n",
+	    o->label, o->c, o->n, rate, percentile(b->lat_ms, b->nlat, 50),
+	    percentile(b->lat_ms, b->nlat, 99), b->failed, b->badnonce);
+	fprintf(stderr,
+	    "bench_acme %s: %.2f s, %ld requests (%.1f/order), "
+	    "%ld polls\n",
+	    o->label, b->elapsed, b->requests,
+	    (double)b->requests / (double)o->n, b->polls);
+	fflush(stdout);
+}
+
+static void
+bench_free(struct bench *b)
+{
+	long i;
+
+	for (i = 0; b->slots != NULL && i < b->o->c; i++)
+		if (b->slots[i].b != NULL)
+			slot_free(&b->slots[i]);
+	curl_multi_cleanup(b->multi);
+	for (i = 0; b->sock_ev != NULL && i < BENCH_MAX_FD; i++)
+		if (b->sock_ev[i] != NULL)
+			event_free(b->sock_ev[i]);
+	if (b->http != NULL)
+		evhttp_free(b->http);
+	if (b->timer != NULL)
+		event_free(b->timer);
+	if (b->deadline != NULL)
+		event_free(b->deadline);
+	if (b->base != NULL)
+		event_base_free(b->base);
+	for (i = 0; b->orders != NULL && i < b->o->n; i++) {
+		EVP_PKEY_free(b->orders[i].key);
+		free(b->orders[i].csr);
+	}
+	free(b->sock_ev);
+	free(b->orders);
+	free(b->slots);
+	free(b->lat_ms);
+	free(b->jwk);
+	free(b->thumb);
+	free(b->kid);
+	json_decref(b->dir);
+	curl_slist_free_all(b->hdrs);
+	EVP_PKEY_free(b->acct);
+}
+
+static int
+run(const struct opts *o)
+{
+	struct bench b;
+	int rc = 1;
+
+	memset(&b, 0, sizeof(b));
+	b.o = o;
+	b.orders = calloc((size_t)o->n, sizeof(*b.orders));
+	b.slots = calloc((size_t)o->c, sizeof(*b.slots));
+	b.lat_ms = calloc((size_t)o->n, sizeof(*b.lat_ms));
+	if (b.orders == NULL || b.slots == NULL || b.lat_ms == NULL ||
+	    (b.hdrs = curl_slist_append(
+	         NULL, "Content-Type: application/jose+json")) == NULL ||
+	    curl_slist_append(b.hdrs, "Expect:") == NULL)
+		goto out;
+	if (make_orders(&b) == -1 || make_account_key(&b) == -1 ||
+	    setup_account(&b) == -1 || setup_loop(&b) == -1) {
+		fprintf(stderr, "bench_acme %s: set-up failed\n", o->label);
+		goto out;
+	}
+	event_base_dispatch(b.base);
+	if (b.stopped)
+		goto out;
+	report(&b);
+	rc = b.failed == 0 ? 0 : 1;
+out:
+	bench_free(&b);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	int rc;
+
+	parse_opts(argc, argv, &o);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 1;
+	rc = run(&o);
+	curl_global_cleanup();
+	libevent_global_shutdown();
+	return rc;
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# One command for the ACME order benchmark (bench/README.md):
+#   bench/run_acme.sh [BUILD_DIR]          (default: build)
+# Builds nothing: expects BUILD_DIR/enrolld and BUILD_DIR/bench/bench_acme,
+# and Debian's pebble and pebble-challtestsrv.  Starts the mock DNS
+# (every name is 127.0.0.1), pebble (PEBBLE_VA_NOSLEEP=1) and a fresh
+# enrolld instance side by side, runs bench_acme against both at c=1 and
+# c=4, then against enrolld alone at c=32 and c=256, prints a summary
+# with the enrolld/pebble ratio at c=4, stops everything by PID and
+# removes the temporary directory.
+# Environment: N1 (100), N4 (400), N32 (1000), N256 (2000), POLL_MS (20,
+# the driver's wait between two polls of an authorization or an order).
+
+set -u
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-$SRC/build}
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+ENROLLD=${ENROLLD:-$BUILD/enrolld}
+BENCH=${BENCH:-$BUILD/bench/bench_acme}
+N1=${N1:-100}
+N4=${N4:-400}
+N32=${N32:-1000}
+N256=${N256:-2000}
+POLL_MS=${POLL_MS:-20}
+
+for f in "$ENROLLD" "$BENCH" "$(command -v pebble)" \
+    "$(command -v pebble-challtestsrv)" "$(command -v jq)"; do
+	if [ ! -x "$f" ]; then
+		echo "run_acme.sh: missing $f (cmake --build $BUILD;" \
+		    "apt-get install pebble jq)" >&2
+		exit 2
+	fi
+done
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/enrolld-acme-bench.XXXXXX")
+PIDS=()
+cleanup()
+{
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	sleep 0.3
+	for p in "${PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port()
+{
+	python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+DNS=$(port) DNSMGMT=$(port) PEB=$(port) PEBMGMT=$(port) ENR=$(port)
+HTTP01=$(port) TLSALPN=$(port)
+
+# wait_for FILE PATTERN PID WHAT: until FILE matches, or fail.
+wait_for()
+{
+	local i
+	for i in $(seq 300); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		if ! kill -0 "$3" 2>/dev/null || [ "$i" = 300 ]; then
+			echo "run_acme.sh: $4 did not start:" >&2
+			cat "$1" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
+
+# Pebble's listener: a throw-away CA and a localhost/127.0.0.1 cert.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$DIR/peb-ca.key" -out "$DIR/peb-ca.pem" -days 2 \
+    -subj /CN=bench-pebble-ca >/dev/null 2>&1 &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$DIR/peb.key" -out "$DIR/peb.csr" -subj /CN=localhost \
+	>/dev/null 2>&1 &&
+    openssl x509 -req -in "$DIR/peb.csr" -CA "$DIR/peb-ca.pem" \
+	-CAkey "$DIR/peb-ca.key" -CAcreateserial -days 2 -out "$DIR/peb.pem" \
+	-extfile <(echo "subjectAltName=DNS:localhost,IP:127.0.0.1") \
+	>/dev/null 2>&1 || {
+	echo "run_acme.sh: openssl failed" >&2
+	exit 1
+}
+cat >"$DIR/pebble.json" <<EOF
+{"pebble": {"listenAddress": "127.0.0.1:$PEB",
+  "managementListenAddress": "127.0.0.1:$PEBMGMT",
+  "certificate": "$DIR/peb.pem", "privateKey": "$DIR/peb.key",
+  "httpPort": $HTTP01, "tlsPort": $TLSALPN, "ocspResponderURL": "",
+  "externalAccountBindingRequired": false}}
+EOF
+
+pebble-challtestsrv -dns01 "127.0.0.1:$DNS" -http01 "" -https01 "" \
+    -tlsalpn01 "" -management "127.0.0.1:$DNSMGMT" -defaultIPv4 127.0.0.1 \
+    -defaultIPv6 "" >"$DIR/challtestsrv.log" 2>&1 &
+CTS=$!
+PIDS+=("$CTS")
+PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+    pebble -config "$DIR/pebble.json" -dnsserver "127.0.0.1:$DNS" \
+    >"$DIR/pebble.log" 2>&1 &
+PEBBLE=$!
+PIDS+=("$PEBBLE")
+
+"$ENROLLD" init --dir "$DIR/inst" --port "$ENR" \
+    --est-user "bench:$(openssl rand -hex 8)" --http01-port "$HTTP01" \
+    --tlsalpn01-port "$TLSALPN" --acme-resolver "127.0.0.1:$DNS" \
+    --allow-private-targets >"$DIR/init.log" 2>&1 &&
+    jq '.acme.orders_per_hour = 0' "$DIR/inst/enrolld.json" \
+	>"$DIR/enrolld.json" &&
+    mv "$DIR/enrolld.json" "$DIR/inst/enrolld.json" || {
+	cat "$DIR/init.log" >&2
+	exit 1
+}
+# The request log goes to a file: a line per request is part of the
+# cost measured, a terminal would not be.
+"$ENROLLD" run --config "$DIR/inst/enrolld.json" >"$DIR/enrolld.log" 2>&1 &
+ENRPID=$!
+PIDS+=("$ENRPID")
+
+wait_for "$DIR/challtestsrv.log" 'Answering A' "$CTS" pebble-challtestsrv
+wait_for "$DIR/pebble.log" 'Listening on' "$PEBBLE" pebble
+wait_for "$DIR/enrolld.log" 'listening on' "$ENRPID" enrolld
+
+REV=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?')
+git -C "$SRC" diff --quiet HEAD -- 2>/dev/null || REV="$REV+dirty"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), enrolld $REV," \
+    "$(nproc) CPUs, $(openssl version | cut -d' ' -f1-2)," \
+    "pebble $(dpkg-query -W -f '${Version}' pebble 2>/dev/null)," \
+    "poll ${POLL_MS} ms"
+
+status=0
+OUT=$DIR/results
+# bench NAME C N: one bench_acme run; its line goes to stdout and $OUT.
+bench()
+{
+	local dir cacert
+	if [ "$1" = pebble ]; then
+		dir=https://127.0.0.1:$PEB/dir cacert=$DIR/peb-ca.pem
+	else
+		dir=https://127.0.0.1:$ENR/acme/directory
+		cacert=$DIR/inst/ca.pem
+	fi
+	"$BENCH" --dir "$dir" --cacert "$cacert" -n "$3" -c "$2" \
+	    --http-port "$HTTP01" --poll-ms "$POLL_MS" --label "$1" | tee -a "$OUT" || status=1
+}
+
+bench pebble 1 "$N1"
+bench enrolld 1 "$N1"
+bench pebble 4 "$N4"
+bench enrolld 4 "$N4"
+# Pebble wedges at c >= 8 (bench/README.md): enrolld alone from here.
+kill -TERM "$PEBBLE" 2>/dev/null
+bench enrolld 32 "$N32"
+bench enrolld 256 "$N256"
+
+if ! kill -0 "$ENRPID" 2>/dev/null; then
+	echo "run_acme.sh: enrolld died:" >&2
+	tail -20 "$DIR/enrolld.log" >&2
+	status=1
+fi
+# Anything enrolld said above info level, in case orders failed.
+grep -E 'level=(warn|error)' "$DIR/enrolld.log" | sort -t' ' -k2 |
+    uniq -c -f2 | head -10 >&2
+
+rate()
+{
+	awk -v l="acme orders $1 c=$2 " 'index($0, l) == 1 {
+		for (i = 1; i <= NF; i++) if ($i == "orders/s") print $(i - 1) }' \
+	    "$OUT"
+}
+pe=$(rate pebble 4)
+en=$(rate enrolld 4)
+echo "# summary: c=4 enrolld $en orders/s, pebble $pe orders/s," \
+    "ratio $(awk -v a="${en:-0}" -v b="${pe:-0}" \
+	'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "n/a" }')"
+exit $status
