@@ -49,6 +49,8 @@ struct txn_op {
 struct store_txn {
 	struct txn_op *head;
 	struct txn_op **tail;
+	size_t n_ops;
+	int light; /* may commit without waiting for the disk */
 };
 
 /* One queued set of writes and who waits for it (done == NULL: nobody,
@@ -178,6 +180,19 @@ op_append(struct store_txn *t, struct txn_op *op)
 {
 	*t->tail = op;
 	t->tail = &op->next;
+	t->n_ops++;
+}
+
+size_t
+store_txn_size(const struct store_txn *t)
+{
+	return t->n_ops;
+}
+
+void
+store_txn_set_light(struct store_txn *t, int light)
+{
+	t->light = light;
 }
 
 /* *out = a copy of s, NULL for NULL.  0 / -1. */
@@ -380,7 +395,11 @@ batch_txn(struct store *st, struct store_job *first, struct store_job *end)
 	struct store_job *j;
 	int r;
 
-	if (ops->begin(st->wconn) == -1)
+	/* fsync only when some set in the batch must survive a crash. */
+	for (j = first; j != end && j->txn->light; j = j->next)
+		;
+	if (ops->set_durable(st->wconn, j != end) == -1 ||
+	    ops->begin(st->wconn) == -1)
 		return -1;
 	store_expire(st);
 	for (j = first; j != end; j = j->next) {

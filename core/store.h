@@ -106,6 +106,9 @@ struct store_ops {
 	    const char *value, time_t since);
 	/* Nested units inside begin/commit: a conflicting set is undone
 	 * without losing the rest of the batch. */
+	/* Whether the next commits wait for the disk (durable 1) or not;
+	 * called outside a transaction. */
+	int (*set_durable)(void *conn, int durable);
 	int (*savepoint)(void *conn);
 	int (*release)(void *conn);
 	int (*rollback_to)(void *conn);
@@ -204,6 +207,17 @@ int store_txn_delete(struct store_txn *t, const char *kind, const char *id);
 /* Add a certificate (taken, even on failure) / an audit record (copied). */
 int store_txn_cert(struct store_txn *t, struct cert_record *rec);
 int store_txn_audit(struct store_txn *t, const struct audit_record *a);
+
+/* How many writes the set holds. */
+size_t store_txn_size(const struct store_txn *t);
+/*
+ * A light set may be committed without waiting for the disk (no fsync):
+ * it is visible to every reader at once and stays consistent, but a
+ * power loss may undo it.  For bookkeeping whose loss is harmless, such
+ * as using an ACME nonce on a read-only request.  A batch is committed
+ * durably as soon as one set in it is not light.
+ */
+void store_txn_set_light(struct store_txn *t, int light);
 
 /* rc: 0 committed, 1 conflict (nothing of the set written), -1 error. */
 typedef void store_txn_done_fn(int rc, void *arg);

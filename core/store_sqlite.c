@@ -169,6 +169,7 @@ static const char *const stmt_sql[ST_MAX] = {
 };
 
 struct sqlite_conn {
+	int durable; /* 0 unknown, 1 NORMAL, 2 FULL (set_durable) */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_MAX];
 };
@@ -374,6 +375,29 @@ static int
 sqlite_begin(void *conn)
 {
 	return stmt_run(conn, ST_BEGIN, "begin");
+}
+
+/*
+ * WAL with synchronous=NORMAL commits without fsync (the database stays
+ * consistent; a power loss may undo the last commits); FULL waits for
+ * the disk.  Only changed when it differs from the current mode.
+ */
+static int
+sqlite_set_durable(void *conn, int durable)
+{
+	struct sqlite_conn *c = conn;
+
+	if (c->durable == durable + 1)
+		return 0;
+	if (sqlite3_exec(c->db,
+	        durable ? "PRAGMA synchronous = FULL"
+	                : "PRAGMA synchronous = NORMAL",
+	        NULL, NULL, NULL) != SQLITE_OK) {
+		sql_log(c, "synchronous");
+		return -1;
+	}
+	c->durable = durable + 1;
+	return 0;
 }
 
 static int
@@ -911,6 +935,7 @@ const struct store_ops store_sqlite_ops = {
     .obj_get = sqlite_obj_get,
     .obj_find = sqlite_obj_find,
     .obj_count = sqlite_obj_count,
+    .set_durable = sqlite_set_durable,
     .savepoint = sqlite_savepoint,
     .release = sqlite_release,
     .rollback_to = sqlite_rollback_to,

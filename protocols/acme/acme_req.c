@@ -256,7 +256,9 @@ acme_req_problem_sub(struct acme_req *ar, int status, const char *type,
 	 * request is written. */
 	store_txn_free(ar->txn);
 	ar->nonce_new[0] = '\0';
-	if ((ar->txn = store_txn_new()) == NULL || acme_nonce_add(ar) == -1 ||
+	if ((ar->txn = store_txn_new()) != NULL)
+		store_txn_set_light(ar->txn, 1);
+	if (ar->txn == NULL || acme_nonce_add(ar) == -1 ||
 	    store_submit_txn(gateway_store(ar->acme->gw), http_req_base(ar->r),
 	        ar->txn, acme_problem_committed, ar) == -1) {
 		ar->txn = NULL;
@@ -313,6 +315,9 @@ acme_req_commit(struct acme_req *ar)
 {
 	struct store_txn *t;
 
+	/* Nothing but the nonce used (a POST-as-GET, newNonce): losing
+	 * that to a power cut is harmless, so do not wait for the disk. */
+	store_txn_set_light(ar->txn, store_txn_size(ar->txn) <= 1);
 	if (acme_nonce_add(ar) == -1) {
 		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
 		return;
