@@ -331,8 +331,8 @@ static rule_fn *const rules[] = {rule_requester, rule_csr, rule_keys,
     rule_ident_count, rule_idents, rule_validity, NULL};
 
 /* Before any CSR exists (an ACME newOrder): who asks, for which names. */
-static rule_fn *const ident_rules[] = {rule_requester, rule_ident_count,
-    rule_idents, NULL};
+static rule_fn *const ident_rules[] = {
+    rule_requester, rule_ident_count, rule_idents, NULL};
 
 static enum rc
 run_rules(rule_fn *const *list, const struct profile *prof,

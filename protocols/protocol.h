@@ -16,7 +16,7 @@ struct gateway;
 /* A command-line subcommand a protocol adds: `enrolld NAME ARGS...`. */
 struct proto_command {
 	const char *name;
-	const char *usage;	/* after "enrolld " */
+	const char *usage;                 /* after "enrolld " */
 	int (*run)(int argc, char **argv); /* argv[0] is the name */
 };
 
