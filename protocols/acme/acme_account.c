@@ -56,9 +56,10 @@ account_render(struct acme_req *ar, const char *id, const json_t *doc)
 	    "orders", url);
 	if (out == NULL)
 		return NULL;
-	json_object_set(out, "contact",
-	    json_object_get(doc, "contact") ? json_object_get(doc, "contact")
-	                                    : json_array());
+	json_object_set_new(out, "contact",
+	    json_object_get(doc, "contact")
+	        ? json_incref(json_object_get(doc, "contact"))
+	        : json_array());
 	if (json_object_get(doc, "termsOfServiceAgreed") != NULL)
 		json_object_set(out, "termsOfServiceAgreed",
 		    json_object_get(doc, "termsOfServiceAgreed"));
@@ -161,14 +162,14 @@ check_eab(struct acme_req *ar, const json_t *eab, const char *account_id)
 		goto out;
 	}
 	/* Bind: key1 = the account, so the key id cannot be used again. */
+	free(o.status);
 	o.key1 = strdup(account_id);
-	o.status = "bound";
-	if (o.key1 == NULL || store_txn_put(ar->txn, &o) == -1) {
-		o.status = NULL;
+	o.status = strdup("bound");
+	if (o.key1 == NULL || o.status == NULL ||
+	    store_txn_put(ar->txn, &o) == -1) {
 		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
 		goto out;
 	}
-	o.status = NULL;
 	rc = 0;
 out:
 	if (key != NULL)
@@ -257,9 +258,10 @@ acme_new_account(struct acme_req *ar)
 		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
 		return;
 	}
-	json_object_set(doc, "contact",
-	    json_object_get(p, "contact") ? json_object_get(p, "contact")
-	                                  : json_array());
+	json_object_set_new(doc, "contact",
+	    json_object_get(p, "contact")
+	        ? json_incref(json_object_get(p, "contact"))
+	        : json_array());
 	json_object_set_new(doc, "termsOfServiceAgreed",
 	    json_boolean(
 	        json_is_true(json_object_get(p, "termsOfServiceAgreed"))));

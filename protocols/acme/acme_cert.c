@@ -188,8 +188,8 @@ out:
 	cert_record_clear(&rec);
 }
 
-int
-acme_certid_serial(const char *certid, char *serial, size_t serialsz,
+static int
+certid_parse(const char *certid, char *serial, size_t serialsz,
     unsigned char **aki, size_t *akilen)
 {
 	const char *dot = strchr(certid, '.');
@@ -221,28 +221,63 @@ acme_certid_serial(const char *certid, char *serial, size_t serialsz,
 	return 0;
 }
 
+/* 1 when the certificate's authorityKeyIdentifier is `aki`. */
+static int
+aki_matches(const char *pem, const unsigned char *aki, size_t akilen)
+{
+	const ASN1_OCTET_STRING *kid;
+	X509 *x = cert_from_pem(pem, strlen(pem));
+	int ok;
+
+	kid = x != NULL ? X509_get0_authority_key_id(x) : NULL;
+	ok = kid != NULL && (size_t)ASN1_STRING_length(kid) == akilen &&
+	    memcmp(ASN1_STRING_get0_data(kid), aki, akilen) == 0;
+	X509_free(x);
+	return ok;
+}
+
+int
+acme_certid_lookup(
+    struct store_conn *sc, const char *certid, struct cert_record *rec)
+{
+	unsigned char *aki = NULL;
+	size_t akilen = 0;
+	char serial[48];
+	int rc = -1, found;
+
+	memset(rec, 0, sizeof(*rec));
+	if (certid_parse(certid, serial, sizeof(serial), &aki, &akilen) == -1)
+		return -1;
+	if ((found = store_cert_get(sc, serial, rec)) != 0 ||
+	    !aki_matches(rec->pem, aki, akilen)) {
+		cert_record_clear(rec);
+		rc = found == -1 ? -1 : 1;
+		goto out;
+	}
+	rc = 0;
+out:
+	free(aki);
+	return rc;
+}
+
 /* RFC 9773 §4.2: renew in the last third of the lifetime, at once when
  * revoked. */
 void
 acme_renewal_info(struct acme_req *ar, const char *certid)
 {
 	struct cert_record rec;
-	unsigned char *aki = NULL;
-	size_t akilen = 0;
-	char serial[48], start[32], end[32];
+	char start[32], end[32];
 	time_t life, s, e;
+	int found;
 
-	memset(&rec, 0, sizeof(rec));
-	if (acme_certid_serial(certid, serial, sizeof(serial), &aki, &akilen) ==
-	    -1) {
-		acme_req_problem(ar, 400, ACME_ERR_MALFORMED,
-		    "not a certificate identifier (RFC 9773 §4.1)");
-		goto out;
-	}
-	if (store_cert_get(ar->sc, serial, &rec) != 0) {
-		acme_req_problem(
-		    ar, 404, ACME_ERR_MALFORMED, "no such certificate");
-		goto out;
+	if ((found = acme_certid_lookup(ar->sc, certid, &rec)) != 0) {
+		if (found == 1)
+			acme_req_problem(
+			    ar, 404, ACME_ERR_MALFORMED, "no such certificate");
+		else
+			acme_req_problem(ar, 400, ACME_ERR_MALFORMED,
+			    "not a certificate identifier (RFC 9773 §4.1)");
+		return;
 	}
 	life = rec.not_after - rec.not_before;
 	if (rec.status == CERT_STATUS_REVOKED) {
@@ -252,14 +287,11 @@ acme_renewal_info(struct acme_req *ar, const char *certid)
 		s = rec.not_before + life * 2 / 3;
 		e = rec.not_before + life * 5 / 6;
 	}
+	cert_record_clear(&rec);
 	acme_time(s, start, sizeof(start));
 	acme_time(e, end, sizeof(end));
 	ar->body = json_pack(
 	    "{s:{s:s, s:s}}", "suggestedWindow", "start", start, "end", end);
 	ar->retry_after = 21600;
 	acme_req_send_now(ar);
-	ar = NULL;
-out:
-	free(aki);
-	cert_record_clear(&rec);
 }

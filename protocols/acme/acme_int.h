@@ -208,10 +208,11 @@ int acme_authz_create(struct acme_req *ar, const char *order_id,
 void acme_cert_download(struct acme_req *ar, const char *serial);
 void acme_revoke(struct acme_req *ar);
 void acme_renewal_info(struct acme_req *ar, const char *cert_id);
-/* RFC 9773 §4.1 certID: the serial in hex as the store keeps it, and the
- * authority key identifier (*aki malloc'd).  0 / -1. */
-int acme_certid_serial(const char *certid, char *serial, size_t serialsz,
-    unsigned char **aki, size_t *akilen);
+/* RFC 9773 §4.1 certID: the certificate it names, serial and issuer key
+ * id both matching.  0 found (rec filled, caller clears), 1 none, -1 not
+ * a certID. */
+int acme_certid_lookup(
+    struct store_conn *sc, const char *certid, struct cert_record *rec);
 
 /* acme_dir.c: unsigned GET resources. */
 void acme_directory(struct acme_req *ar);

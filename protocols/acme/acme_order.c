@@ -276,20 +276,15 @@ order_replaces(struct acme_req *ar)
 {
 	const json_t *r = json_object_get(ar->payload, "replaces");
 	struct cert_record rec;
-	unsigned char *aki = NULL;
-	size_t akilen = 0;
-	char serial[48], who[64];
+	char who[64];
 	int ok;
 
-	memset(&rec, 0, sizeof(rec));
 	snprintf(who, sizeof(who), "acme:%s", ar->account.id);
 	ok = json_is_string(r) &&
-	    acme_certid_serial(json_string_value(r), serial, sizeof(serial),
-	        &aki, &akilen) == 0 &&
-	    store_cert_get(ar->sc, serial, &rec) == 0 &&
-	    rec.requester != NULL && strcmp(rec.requester, who) == 0;
-	free(aki);
-	cert_record_clear(&rec);
+	    acme_certid_lookup(ar->sc, json_string_value(r), &rec) == 0;
+	ok = ok && rec.requester != NULL && strcmp(rec.requester, who) == 0;
+	if (json_is_string(r))
+		cert_record_clear(&rec);
 	if (ok)
 		return 0;
 	acme_req_problem(ar, 400, ACME_ERR_MALFORMED,
