@@ -14,6 +14,7 @@ next good request, signed with that nonce, must work.  Prints one
 "ok   - " or "FAIL - " line per row (test_acme_bad.sh counts them).
 """
 
+import datetime
 import hashlib
 import hmac
 import json
@@ -25,6 +26,12 @@ from cryptography.hazmat.primitives import serialization
 
 from acme_client import (JOSE, Account, Http01, Server, b64u, cert_id,
                          csr_der, jwk, jws, new_key)
+
+# The per-account limits test_acme_bad.sh writes into the config
+# (.acme.failed_validations_per_hour, .acme.orders_per_hour).  Only the
+# rate-limit rows' own accounts may reach them.
+FAILED_VALIDATIONS_PER_HOUR = 3
+ORDERS_PER_HOUR = 40
 
 
 class Ctx:
@@ -65,6 +72,17 @@ class Ctx:
 
     def cert_b64(self):
         return b64u(self.cert.public_bytes(serialization.Encoding.DER))
+
+    def b_cert(self):
+        """A certificate of account B (issued on first use), for the rows
+        that revoke with the certificate's key and name it in replaces:
+        (PEM, certificate key, base64url DER)."""
+        if not hasattr(self, "pem_b"):
+            _, self.pem_b, self.key_b = self.b.issue([self.name("bc")],
+                                                     self.http)
+        cert = x509.load_pem_x509_certificate(self.pem_b.encode())
+        return (self.pem_b, self.key_b,
+                b64u(cert.public_bytes(serialization.Encoding.DER)))
 
 
 # ------------------------------------------------------------- the rows
@@ -332,6 +350,143 @@ def eddsa_order(c):
     return acct.new_order([c.name("ed")])
 
 
+def revoke_with_key(which):
+    """revokeCert of B's certificate signed with a jwk (no account):
+    the certificate's own key, or an unrelated one."""
+    def run(c):
+        _, key, der = c.b_cert()
+        if which != "cert":
+            key = new_key()
+        return c.srv.raw(c.srv.dir["revokeCert"], key=key,
+                         payload={"certificate": der})
+    return run
+
+
+def replaces(acct_name, what):
+    """newOrder with "replaces": B's certificate or garbage."""
+    def run(c):
+        rid = cert_id(c.b_cert()[0]) if what == "b" else "garbage!.x"
+        c.replaces_id = rid
+        return getattr(c, acct_name).new_order([c.name("rp")],
+                                               extra={"replaces": rid})
+    return run
+
+
+def echoes_replaces(c, r):
+    got = (r.body or {}).get("replaces")
+    return None if got == c.replaces_id else \
+        "replaces %r, want %r" % (got, c.replaces_id)
+
+
+def renewal_info_revoked(c):
+    return c.srv.request("GET", c.srv.dir["renewalInfo"] + "/" +
+                         cert_id(c.b_cert()[0]))
+
+
+def renew_now(c, r):
+    """RFC 9773 §4.2: a revoked certificate's window ends about now."""
+    why = window_ok(c, r)
+    if why:
+        return why
+    end = datetime.datetime.strptime(
+        r.body["suggestedWindow"]["end"], "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if end > now + datetime.timedelta(seconds=5):
+        return "suggestedWindow.end %s is after now (%s)" % (end, now)
+    return None
+
+
+def deactivate_authz(c):
+    o = c.a.new_order([c.name("da")])
+    if o.status != 201:
+        raise RuntimeError("newOrder: %r" % o)
+    c.deact_order = o.header("Location")
+    return c.a.post(o.body["authorizations"][0], {"status": "deactivated"})
+
+
+def order_of_deactivated_authz(c):
+    return c.a.post(c.deact_order)
+
+
+def status_is(want):
+    def check(c, r):
+        got = (r.body or {}).get("status")
+        return None if got == want else "status %r, want %r" % (got, want)
+    return check
+
+
+def profile_order(name):
+    return lambda c: c.a.new_order([c.name("pf")],
+                                   extra={"profile": name})
+
+
+def profile_is(want):
+    def check(c, r):
+        got = (r.body or {}).get("profile")
+        return None if got == want else "profile %r, want %r" % (got, want)
+    return check
+
+
+def retry_after(c, r):
+    v = r.header("Retry-After") or ""
+    return None if v.isdigit() and int(v) > 0 else \
+        "Retry-After %r" % v
+
+
+def failed_validations_over_limit(c):
+    # Its own account: account A has failed validations of its own.
+    acct = Account(c.srv)
+    acct.new_account()
+    for i in range(FAILED_VALIDATIONS_PER_HOUR):
+        o = acct.new_order([c.name("fv")])
+        if o.status != 201:
+            raise RuntimeError("newOrder %d: %r" % (i, o))
+        a = acct.answer_http01(o.body["authorizations"][0], c.http,
+                               value="wrong.key-authorization")
+        if a.body.get("status") != "invalid":
+            raise RuntimeError("validation %d did not fail: %r" % (i, a))
+    o = acct.new_order([c.name("fv")])
+    if o.status != 201:
+        raise RuntimeError("last newOrder: %r" % o)
+    a = acct.post(o.body["authorizations"][0])
+    ch = [x for x in a.body["challenges"] if x["type"] == "http-01"][0]
+    return acct.post(ch["url"], {})
+
+
+def orders_over_limit(c):
+    # The busiest shared account must stay well under the limit, or the
+    # rows that order with it would meet the 429 instead.
+    n = len(c.a.post(c.a.post(c.a.kid).body["orders"]).body["orders"])
+    if n >= ORDERS_PER_HOUR // 2:
+        raise RuntimeError("account A has %d orders; raise "
+                           "ORDERS_PER_HOUR and the config" % n)
+    acct = Account(c.srv)
+    acct.new_account()
+    for i in range(ORDERS_PER_HOUR):
+        o = acct.new_order([c.name("op")])
+        if o.status != 201:
+            raise RuntimeError("order %d of %d: %r"
+                               % (i + 1, ORDERS_PER_HOUR, o))
+    return acct.new_order([c.name("op")])
+
+
+def others_order(c):
+    return c.b.post(c.order.location)
+
+
+def unknown_cert(c):
+    return c.a.post(c.base + "/cert/0123456789ABCDEF")
+
+
+def get_new_order(c):
+    return c.srv.request("GET", c.srv.dir["newOrder"])
+
+
+def no_tos_agreed(c):
+    return Account(c.srv).new_account({})
+
+
 CASES = [
     ("replayed nonce", 400, "badNonce", replayed_nonce),
     ("unknown nonce", 400, "badNonce", unknown_nonce),
@@ -386,7 +541,43 @@ CASES = [
      lists_order),
     ("newAccount with an RS256 key", 201, None, account_with("rsa2048")),
     ("newAccount + newOrder with an EdDSA key", 201, None, eddsa_order),
+    ("revokeCert signed with an unrelated jwk", 403, "unauthorized",
+     revoke_with_key("other")),
+    ("newOrder replaces a certificate of the account", 201, None,
+     replaces("b", "b"), echoes_replaces),
+    ("newOrder replaces another account's certificate", 400, "malformed",
+     replaces("a", "b")),
+    ("newOrder replaces garbage", 400, "malformed", replaces("a", "junk")),
+    ("revokeCert signed with the certificate's key", 200, None,
+     revoke_with_key("cert")),
+    ("revoke twice with the certificate's key", 400, "alreadyRevoked",
+     revoke_with_key("cert")),
+    ("renewalInfo of a revoked certificate", 200, None,
+     renewal_info_revoked, renew_now),
+    ("authorization deactivated by the client", 200, None,
+     deactivate_authz, status_is("deactivated")),
+    ("order with a deactivated authorization", 200, None,
+     order_of_deactivated_authz, status_is("invalid")),
+    ("newOrder with an unknown profile", 400, "malformed",
+     profile_order("nope")),
+    ("newOrder with profile default", 201, None, profile_order("default"),
+     profile_is("default")),
+    ("challenge after too many failed validations", 429, "rateLimited",
+     failed_validations_over_limit, retry_after),
+    ("newOrder over orders_per_hour", 429, "rateLimited",
+     orders_over_limit, retry_after),
+    ("POST-as-GET of another account's order", 404, "malformed",
+     others_order),
+    ("certificate URL with an unknown serial", 404, "malformed",
+     unknown_cert),
+    ("GET on newOrder", 405, "malformed", get_new_order),
+    ("newAccount without termsOfServiceAgreed, no terms configured", 201,
+     None, no_tos_agreed),
 ]
+
+# Plain GETs (no JWS): a 2xx answer need not carry a Replay-Nonce.
+PLAIN_GETS = (renewal_info, renewal_info_garbage, renewal_info_revoked,
+              get_new_order)
 
 
 def judge(c, row):
@@ -399,7 +590,7 @@ def judge(c, row):
         return "setup failed: %s" % e, None
     # RFC 8555 §6.5: a nonce on every answer to a POST and on every
     # problem; renewalInfo is a plain GET.
-    is_get = func in (renewal_info, renewal_info_garbage)
+    is_get = func in PLAIN_GETS
     if r.status != status:
         return "want %d, got %r" % (status, r), r
     if ptype is not None:

@@ -295,10 +295,12 @@ class Account:
             self.kid = r.header("Location")
         return r
 
-    def new_order(self, names, types="dns", url=None):
-        idents = [{"type": types, "value": n} for n in names]
-        return self.post(url or self.srv.dir["newOrder"],
-                         {"identifiers": idents})
+    def new_order(self, names, types="dns", url=None, extra=None):
+        """newOrder for names; extra adds payload members (profile,
+        replaces)."""
+        p = {"identifiers": [{"type": types, "value": n} for n in names]}
+        p.update(extra or {})
+        return self.post(url or self.srv.dir["newOrder"], p)
 
     def key_authz(self, token):
         return token + "." + thumbprint(self.key)
