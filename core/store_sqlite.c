@@ -6,6 +6,7 @@
  * WAL journal with synchronous=FULL, so a COMMIT that returned is on disk
  * (ARCHITECTURE.md: a certificate is durable before it is returned).
  * Statements are prepared on first use and kept for the connection's life.
+ * The protocol-object slots are in store_sqlite_obj.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/store.h"
+#include "core/store_sqlite_int.h"
 
 /* Writers wait this long for the lock held by another connection. */
 #define SQLITE_BUSY_MS 5000
@@ -73,33 +75,8 @@ static const char *const migrations[] = {
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
-enum stmt_id {
-	ST_BEGIN,
-	ST_COMMIT,
-	ST_ROLLBACK,
-	ST_VERSION_GET,
-	ST_VERSION_ADD,
-	ST_CERT_PUT,
-	ST_CERT_GET,
-	ST_CERT_REVOKE,
-	ST_LIST_REVOKED,
-	ST_AUDIT_PUT,
-	ST_SAVEPOINT,
-	ST_RELEASE,
-	ST_ROLLBACK_TO,
-	ST_OBJ_INSERT,
-	ST_OBJ_UPDATE,
-	ST_OBJ_DELETE,
-	ST_OBJ_GET,
-	ST_OBJ_FIND1,
-	ST_OBJ_FIND2,
-	ST_OBJ_COUNT1,
-	ST_OBJ_COUNT2,
-	ST_OBJ_EXPIRE,
-	ST_MAX
-};
-
-/* "Unexpired at ?N", the visibility rule of every object query. */
+/* "Unexpired at ?N", the visibility rule of every object query.  The
+ * column order of OBJ_COLS is read by obj_from_row (store_sqlite_obj.c). */
 #define OBJ_LIVE(n) " AND (expires = 0 OR expires > ?" #n ")"
 #define OBJ_COLS                                                               \
 	"SELECT kind, id, key1, key2, status, json, created, expires,"         \
@@ -168,15 +145,9 @@ static const char *const stmt_sql[ST_MAX] = {
                       " LIMIT 1000)",
 };
 
-struct sqlite_conn {
-	int durable; /* 0 unknown, 1 NORMAL, 2 FULL (set_durable) */
-	sqlite3 *db;
-	sqlite3_stmt *stmt[ST_MAX];
-};
-
 /* Log the connection's last error; SQLite messages name no values. */
-static void
-sql_log(struct sqlite_conn *c, const char *what)
+void
+sqlst_log(struct sqlite_conn *c, const char *what)
 {
 	const char *m = sqlite3_errmsg(c->db);
 	char clean[256];
@@ -186,38 +157,38 @@ sql_log(struct sqlite_conn *c, const char *what)
 }
 
 /* The cached statement `id`, prepared on first use; NULL on error. */
-static sqlite3_stmt *
-stmt_get(struct sqlite_conn *c, enum stmt_id id)
+sqlite3_stmt *
+sqlst_stmt_get(struct sqlite_conn *c, enum stmt_id id)
 {
 	if (c->stmt[id] != NULL)
 		return c->stmt[id];
 	if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1,
 	        SQLITE_PREPARE_PERSISTENT, &c->stmt[id], NULL) != SQLITE_OK) {
-		sql_log(c, "prepare");
+		sqlst_log(c, "prepare");
 		c->stmt[id] = NULL;
 	}
 	return c->stmt[id];
 }
 
 /* Make a used statement ready for its next run and drop borrowed text. */
-static void
-stmt_done(sqlite3_stmt *st)
+void
+sqlst_stmt_done(sqlite3_stmt *st)
 {
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 }
 
 /* Run a statement expected to return no row (its bindings done).  0 / -1. */
-static int
-stmt_exec(struct sqlite_conn *c, sqlite3_stmt *st, const char *what)
+int
+sqlst_stmt_exec(struct sqlite_conn *c, sqlite3_stmt *st, const char *what)
 {
 	int rc = 0;
 
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		sql_log(c, what);
+		sqlst_log(c, what);
 		rc = -1;
 	}
-	stmt_done(st);
+	sqlst_stmt_done(st);
 	return rc;
 }
 
@@ -226,14 +197,15 @@ stmt_run(struct sqlite_conn *c, enum stmt_id id, const char *what)
 {
 	sqlite3_stmt *st;
 
-	if ((st = stmt_get(c, id)) == NULL)
+	if ((st = sqlst_stmt_get(c, id)) == NULL)
 		return -1;
-	return stmt_exec(c, st, what);
+	return sqlst_stmt_exec(c, st, what);
 }
 
-/* Bind `s` as text, or NULL.  The text is borrowed until stmt_done(). */
-static int
-bind_text(sqlite3_stmt *st, int i, const char *s)
+/* Bind `s` as text, or NULL.  The text is borrowed until
+ * sqlst_stmt_done(). */
+int
+sqlst_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s == NULL)
 		return sqlite3_bind_null(st, i);
@@ -241,8 +213,8 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 }
 
 /* Copy text column `i`; *out stays NULL for SQL NULL.  0 / -1. */
-static int
-column_dup(sqlite3_stmt *st, int i, char **out)
+int
+sqlst_column_dup(sqlite3_stmt *st, int i, char **out)
 {
 	const unsigned char *t;
 
@@ -298,7 +270,7 @@ sqlite_configure(struct sqlite_conn *c)
 	        "PRAGMA synchronous = FULL;"
 	        "PRAGMA foreign_keys = ON;",
 	        NULL, NULL, NULL) != SQLITE_OK) {
-		sql_log(c, "pragma");
+		sqlst_log(c, "pragma");
 		goto out;
 	}
 	/* journal_mode answers with the mode in force: a file system
@@ -306,7 +278,7 @@ sqlite_configure(struct sqlite_conn *c)
 	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st,
 	        NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
-		sql_log(c, "journal_mode");
+		sqlst_log(c, "journal_mode");
 		goto out;
 	}
 	mode = sqlite3_column_text(st, 0);
@@ -355,7 +327,7 @@ sqlite_open(const char *dsn, void **conn)
 	            SQLITE_OPEN_NOMUTEX,
 	        NULL) != SQLITE_OK) {
 		if (c->db != NULL)
-			sql_log(c, "open");
+			sqlst_log(c, "open");
 		else
 			log_error("msg=\"store sqlite: open failed\" "
 			          "error=\"out of memory\"");
@@ -393,7 +365,7 @@ sqlite_set_durable(void *conn, int durable)
 	        durable ? "PRAGMA synchronous = FULL"
 	                : "PRAGMA synchronous = NORMAL",
 	        NULL, NULL, NULL) != SQLITE_OK) {
-		sql_log(c, "synchronous");
+		sqlst_log(c, "synchronous");
 		return -1;
 	}
 	c->durable = durable + 1;
@@ -425,13 +397,13 @@ version_get(struct sqlite_conn *c)
 	sqlite3_stmt *st;
 	int v = -1;
 
-	if ((st = stmt_get(c, ST_VERSION_GET)) == NULL)
+	if ((st = sqlst_stmt_get(c, ST_VERSION_GET)) == NULL)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int(st, 0);
 	else
-		sql_log(c, "schema version");
-	stmt_done(st);
+		sqlst_log(c, "schema version");
+	sqlst_stmt_done(st);
 	return v;
 }
 
@@ -462,12 +434,13 @@ migrate_step(struct sqlite_conn *c)
 		goto out;
 	}
 	if (sqlite3_exec(c->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK) {
-		sql_log(c, "migration");
+		sqlst_log(c, "migration");
 		goto out;
 	}
-	if ((st = stmt_get(c, ST_VERSION_ADD)) == NULL ||
+	if ((st = sqlst_stmt_get(c, ST_VERSION_ADD)) == NULL ||
 	    sqlite3_bind_int(st, 1, v + 1) != SQLITE_OK ||
-	    stmt_exec(c, st, "schema version") == -1 || sqlite_commit(c) == -1)
+	    sqlst_stmt_exec(c, st, "schema version") == -1 ||
+	    sqlite_commit(c) == -1)
 		goto out;
 	log_info("msg=\"store sqlite: schema migrated\" version=%d", v + 1);
 	rc = 1;
@@ -487,7 +460,7 @@ sqlite_migrate(void *conn)
 	        "CREATE TABLE IF NOT EXISTS schema_version"
 	        "(version INTEGER NOT NULL)",
 	        NULL, NULL, NULL) != SQLITE_OK) {
-		sql_log(c, "schema_version table");
+		sqlst_log(c, "schema_version table");
 		return -1;
 	}
 	while ((r = migrate_step(c)) == 1)
@@ -503,19 +476,19 @@ sqlite_cert_put(void *conn, const struct cert_record *rec)
 	sqlite3_stmt *st;
 	int e;
 
-	if ((st = stmt_get(c, ST_CERT_PUT)) == NULL)
+	if ((st = sqlst_stmt_get(c, ST_CERT_PUT)) == NULL)
 		return -1;
 	/* SQLITE_OK is 0: any failed bind leaves e non-zero. */
-	e = bind_text(st, 1, rec->serial);
-	e |= bind_text(st, 2, rec->subject);
-	e |= bind_text(st, 3, rec->sans);
+	e = sqlst_bind_text(st, 1, rec->serial);
+	e |= sqlst_bind_text(st, 2, rec->subject);
+	e |= sqlst_bind_text(st, 3, rec->sans);
 	e |= sqlite3_bind_int64(st, 4, (sqlite3_int64)rec->not_before);
 	e |= sqlite3_bind_int64(st, 5, (sqlite3_int64)rec->not_after);
-	e |= bind_text(st, 6, rec->profile);
-	e |= bind_text(st, 7, rec->requester);
-	e |= bind_text(st, 8, enroll_proto_name(rec->proto));
-	e |= bind_text(st, 9, rec->request_id);
-	e |= bind_text(st, 10, rec->pem);
+	e |= sqlst_bind_text(st, 6, rec->profile);
+	e |= sqlst_bind_text(st, 7, rec->requester);
+	e |= sqlst_bind_text(st, 8, enroll_proto_name(rec->proto));
+	e |= sqlst_bind_text(st, 9, rec->request_id);
+	e |= sqlst_bind_text(st, 10, rec->pem);
 	e |= sqlite3_bind_int(st, 11, revoked ? 1 : 0);
 	e |= revoked
 	    ? sqlite3_bind_int64(st, 12, (sqlite3_int64)rec->revoked_at)
@@ -524,11 +497,11 @@ sqlite_cert_put(void *conn, const struct cert_record *rec)
 	             : sqlite3_bind_null(st, 13);
 	e |= sqlite3_bind_int64(st, 14, (sqlite3_int64)time(NULL));
 	if (e != SQLITE_OK) {
-		sql_log(c, "cert_put bind");
-		stmt_done(st);
+		sqlst_log(c, "cert_put bind");
+		sqlst_stmt_done(st);
 		return -1;
 	}
-	return stmt_exec(c, st, "cert_put");
+	return sqlst_stmt_exec(c, st, "cert_put");
 }
 
 /* Fill `out` from the current row of ST_CERT_GET.  0 / -1. */
@@ -550,12 +523,12 @@ cert_from_row(sqlite3_stmt *st, struct cert_record *out)
 	out->revoke_reason = sqlite3_column_type(st, 12) == SQLITE_NULL
 	    ? -1
 	    : sqlite3_column_int(st, 12);
-	if (column_dup(st, 1, &out->subject) == -1 ||
-	    column_dup(st, 2, &out->sans) == -1 ||
-	    column_dup(st, 5, &out->profile) == -1 ||
-	    column_dup(st, 6, &out->requester) == -1 ||
-	    column_dup(st, 8, &out->request_id) == -1 ||
-	    column_dup(st, 9, &out->pem) == -1)
+	if (sqlst_column_dup(st, 1, &out->subject) == -1 ||
+	    sqlst_column_dup(st, 2, &out->sans) == -1 ||
+	    sqlst_column_dup(st, 5, &out->profile) == -1 ||
+	    sqlst_column_dup(st, 6, &out->requester) == -1 ||
+	    sqlst_column_dup(st, 8, &out->request_id) == -1 ||
+	    sqlst_column_dup(st, 9, &out->pem) == -1)
 		return -1;
 	return 0;
 }
@@ -568,10 +541,10 @@ sqlite_cert_get(void *conn, const char *serial, struct cert_record *out)
 	int rc = -1, s;
 
 	memset(out, 0, sizeof(*out));
-	if ((st = stmt_get(c, ST_CERT_GET)) == NULL)
+	if ((st = sqlst_stmt_get(c, ST_CERT_GET)) == NULL)
 		return -1;
-	if (bind_text(st, 1, serial) != SQLITE_OK) {
-		sql_log(c, "cert_get bind");
+	if (sqlst_bind_text(st, 1, serial) != SQLITE_OK) {
+		sqlst_log(c, "cert_get bind");
 		goto out;
 	}
 	if ((s = sqlite3_step(st)) == SQLITE_DONE) {
@@ -579,14 +552,14 @@ sqlite_cert_get(void *conn, const char *serial, struct cert_record *out)
 		goto out;
 	}
 	if (s != SQLITE_ROW) {
-		sql_log(c, "cert_get");
+		sqlst_log(c, "cert_get");
 		goto out;
 	}
 	if (cert_from_row(st, out) == -1)
 		goto out;
 	rc = 0;
 out:
-	stmt_done(st);
+	sqlst_stmt_done(st);
 	if (rc == -1)
 		cert_record_clear(out);
 	return rc;
@@ -598,16 +571,16 @@ sqlite_cert_revoke(void *conn, const char *serial, time_t at, int reason)
 	struct sqlite_conn *c = conn;
 	sqlite3_stmt *st;
 
-	if ((st = stmt_get(c, ST_CERT_REVOKE)) == NULL)
+	if ((st = sqlst_stmt_get(c, ST_CERT_REVOKE)) == NULL)
 		return -1;
-	if ((bind_text(st, 1, serial) |
+	if ((sqlst_bind_text(st, 1, serial) |
 	        sqlite3_bind_int64(st, 2, (sqlite3_int64)at) |
 	        sqlite3_bind_int(st, 3, reason)) != SQLITE_OK) {
-		sql_log(c, "cert_revoke bind");
-		stmt_done(st);
+		sqlst_log(c, "cert_revoke bind");
+		sqlst_stmt_done(st);
 		return -1;
 	}
-	if (stmt_exec(c, st, "cert_revoke") == -1)
+	if (sqlst_stmt_exec(c, st, "cert_revoke") == -1)
 		return -1;
 	/* The status = 0 guard makes a second revocation change nothing. */
 	return sqlite3_changes(c->db) == 1 ? 0 : 1;
@@ -622,7 +595,7 @@ sqlite_cert_list_revoked(void *conn, store_revoked_fn *fn, void *arg)
 	sqlite3_stmt *st;
 	int rc = -1, s;
 
-	if ((st = stmt_get(c, ST_LIST_REVOKED)) == NULL)
+	if ((st = sqlst_stmt_get(c, ST_LIST_REVOKED)) == NULL)
 		return -1;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&e, 0, sizeof(e));
@@ -638,12 +611,12 @@ sqlite_cert_list_revoked(void *conn, store_revoked_fn *fn, void *arg)
 			goto out;
 	}
 	if (s != SQLITE_DONE) {
-		sql_log(c, "cert_list_revoked");
+		sqlst_log(c, "cert_list_revoked");
 		goto out;
 	}
 	rc = 0;
 out:
-	stmt_done(st);
+	sqlst_stmt_done(st);
 	return rc;
 }
 
@@ -654,25 +627,25 @@ sqlite_audit_put(void *conn, const struct audit_record *rec)
 	sqlite3_stmt *st;
 	int e;
 
-	if ((st = stmt_get(c, ST_AUDIT_PUT)) == NULL)
+	if ((st = sqlst_stmt_get(c, ST_AUDIT_PUT)) == NULL)
 		return -1;
 	/* SQLITE_OK is 0: any failed bind leaves e non-zero. */
 	e = sqlite3_bind_int64(st, 1, (sqlite3_int64)rec->at);
-	e |= bind_text(st, 2, rec->request_id);
-	e |= bind_text(st, 3, enroll_proto_name(rec->proto));
-	e |= bind_text(st, 4, rec->profile);
-	e |= bind_text(st, 5, rec->requester);
-	e |= bind_text(st, 6, rec->subject);
-	e |= bind_text(st, 7, rec->event);
-	e |= bind_text(st, 8, rec->reason);
-	e |= bind_text(st, 9, rec->detail);
-	e |= bind_text(st, 10, rec->serial);
+	e |= sqlst_bind_text(st, 2, rec->request_id);
+	e |= sqlst_bind_text(st, 3, enroll_proto_name(rec->proto));
+	e |= sqlst_bind_text(st, 4, rec->profile);
+	e |= sqlst_bind_text(st, 5, rec->requester);
+	e |= sqlst_bind_text(st, 6, rec->subject);
+	e |= sqlst_bind_text(st, 7, rec->event);
+	e |= sqlst_bind_text(st, 8, rec->reason);
+	e |= sqlst_bind_text(st, 9, rec->detail);
+	e |= sqlst_bind_text(st, 10, rec->serial);
 	if (e != SQLITE_OK) {
-		sql_log(c, "audit_put bind");
-		stmt_done(st);
+		sqlst_log(c, "audit_put bind");
+		sqlst_stmt_done(st);
 		return -1;
 	}
-	return stmt_exec(c, st, "audit_put");
+	return sqlst_stmt_exec(c, st, "audit_put");
 }
 
 static int
@@ -696,228 +669,6 @@ sqlite_rollback_to(void *conn)
 	return stmt_run(conn, ST_RELEASE, "release");
 }
 
-/* A kind, and an id unless id_too is 0, within the documented bounds.
- * 0 / -1 (logged). */
-static int
-obj_key_check(const char *kind, const char *id, int id_too)
-{
-	if (kind == NULL || *kind == '\0' ||
-	    strlen(kind) > STORE_OBJ_KIND_MAX ||
-	    (id_too &&
-	        (id == NULL || *id == '\0' || strlen(id) > STORE_OBJ_ID_MAX))) {
-		log_error("msg=\"store sqlite: object kind or id missing or "
-		          "too long\" kind_max=%d id_max=%d",
-		    STORE_OBJ_KIND_MAX, STORE_OBJ_ID_MAX);
-		return -1;
-	}
-	return 0;
-}
-
-/* Bind kind (?1) and id (?2) and the current time (?n).  0 / -1. */
-static int
-obj_bind_key(struct sqlite_conn *c, sqlite3_stmt *st, const char *kind,
-    const char *id, int n)
-{
-	if ((bind_text(st, 1, kind) | bind_text(st, 2, id) |
-	        sqlite3_bind_int64(st, n, (sqlite3_int64)time(NULL))) !=
-	    SQLITE_OK) {
-		sql_log(c, "object bind");
-		stmt_done(st);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Insert (o->version 0) or update (the stored version must be
- * o->version).  0 written, 1 conflict, -1 error.
- */
-static int
-sqlite_obj_put(void *conn, const struct store_obj *o)
-{
-	struct sqlite_conn *c = conn;
-	sqlite3_stmt *st;
-	int e;
-
-	if (obj_key_check(o->kind, o->id, 1) == -1 || o->json == NULL ||
-	    o->version < 0)
-		return -1;
-	if ((st = stmt_get(
-	         c, o->version == 0 ? ST_OBJ_INSERT : ST_OBJ_UPDATE)) == NULL ||
-	    obj_bind_key(c, st, o->kind, o->id, 7) == -1)
-		return -1;
-	/* SQLITE_OK is 0: any failed bind leaves e non-zero. */
-	e = bind_text(st, 3, o->key1);
-	e |= bind_text(st, 4, o->key2);
-	e |= bind_text(st, 5, o->status);
-	e |= bind_text(st, 6, o->json);
-	e |= sqlite3_bind_int64(st, 8, (sqlite3_int64)o->expires);
-	if (o->version != 0)
-		e |= sqlite3_bind_int64(st, 9, (sqlite3_int64)o->version);
-	if (e != SQLITE_OK) {
-		sql_log(c, "obj_put bind");
-		stmt_done(st);
-		return -1;
-	}
-	if (stmt_exec(c, st, "obj_put") == -1)
-		return -1;
-	return sqlite3_changes(c->db) == 1 ? 0 : 1;
-}
-
-/* 0 deleted, 1 absent or expired, -1 error. */
-static int
-sqlite_obj_delete(void *conn, const char *kind, const char *id)
-{
-	struct sqlite_conn *c = conn;
-	sqlite3_stmt *st;
-
-	if (obj_key_check(kind, id, 1) == -1 ||
-	    (st = stmt_get(c, ST_OBJ_DELETE)) == NULL ||
-	    obj_bind_key(c, st, kind, id, 3) == -1 ||
-	    stmt_exec(c, st, "obj_delete") == -1)
-		return -1;
-	return sqlite3_changes(c->db) == 1 ? 0 : 1;
-}
-
-/* Fill `out` from the current row of an OBJ_COLS query.  0 / -1; the
- * caller clears out on failure. */
-static int
-obj_from_row(sqlite3_stmt *st, struct store_obj *out)
-{
-	out->created = (time_t)sqlite3_column_int64(st, 6);
-	out->expires = (time_t)sqlite3_column_int64(st, 7);
-	out->version = (long)sqlite3_column_int64(st, 8);
-	if (column_dup(st, 0, &out->kind) == -1 ||
-	    column_dup(st, 1, &out->id) == -1 ||
-	    column_dup(st, 2, &out->key1) == -1 ||
-	    column_dup(st, 3, &out->key2) == -1 ||
-	    column_dup(st, 4, &out->status) == -1 ||
-	    column_dup(st, 5, &out->json) == -1)
-		return -1;
-	return 0;
-}
-
-/* 0 found (out filled, caller clears), 1 absent or expired, -1 error. */
-static int
-sqlite_obj_get(
-    void *conn, const char *kind, const char *id, struct store_obj *out)
-{
-	struct sqlite_conn *c = conn;
-	sqlite3_stmt *st;
-	int rc = -1, s;
-
-	memset(out, 0, sizeof(*out));
-	if (obj_key_check(kind, id, 1) == -1 ||
-	    (st = stmt_get(c, ST_OBJ_GET)) == NULL ||
-	    obj_bind_key(c, st, kind, id, 3) == -1)
-		return -1;
-	if ((s = sqlite3_step(st)) == SQLITE_DONE) {
-		rc = 1;
-		goto out;
-	}
-	if (s != SQLITE_ROW) {
-		sql_log(c, "obj_get");
-		goto out;
-	}
-	if (obj_from_row(st, out) == -1)
-		goto out;
-	rc = 0;
-out:
-	stmt_done(st);
-	if (rc == -1)
-		store_obj_clear(out);
-	return rc;
-}
-
-/*
- * The statement of a lookup on key1 (which 1) or key2 (which 2), with
- * kind, value and now bound; NULL on error.
- */
-static sqlite3_stmt *
-obj_key_stmt(struct sqlite_conn *c, enum stmt_id id1, enum stmt_id id2,
-    const char *kind, int which, const char *value)
-{
-	sqlite3_stmt *st;
-
-	if ((which != 1 && which != 2) || value == NULL ||
-	    obj_key_check(kind, NULL, 0) == -1)
-		return NULL;
-	if ((st = stmt_get(c, which == 1 ? id1 : id2)) == NULL ||
-	    obj_bind_key(c, st, kind, value, 3) == -1)
-		return NULL;
-	return st;
-}
-
-/* Calls fn per unexpired match, oldest first.  0, or -1 on error or when
- * fn returned -1. */
-static int
-sqlite_obj_find(void *conn, const char *kind, int which, const char *value,
-    store_obj_fn *fn, void *arg)
-{
-	struct sqlite_conn *c = conn;
-	struct store_obj o;
-	sqlite3_stmt *st;
-	int rc = -1, s;
-
-	memset(&o, 0, sizeof(o));
-	if ((st = obj_key_stmt(
-	         c, ST_OBJ_FIND1, ST_OBJ_FIND2, kind, which, value)) == NULL)
-		return -1;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		/* Copied: column text is const and dies at the next step. */
-		if (obj_from_row(st, &o) == -1 || fn(&o, arg) == -1)
-			goto out;
-		store_obj_clear(&o);
-	}
-	if (s != SQLITE_DONE) {
-		sql_log(c, "obj_find");
-		goto out;
-	}
-	rc = 0;
-out:
-	store_obj_clear(&o);
-	stmt_done(st);
-	return rc;
-}
-
-/* Unexpired matches created at or after since; -1 on error. */
-static long
-sqlite_obj_count(
-    void *conn, const char *kind, int which, const char *value, time_t since)
-{
-	struct sqlite_conn *c = conn;
-	sqlite3_stmt *st;
-	long n = -1;
-
-	if ((st = obj_key_stmt(
-	         c, ST_OBJ_COUNT1, ST_OBJ_COUNT2, kind, which, value)) == NULL)
-		return -1;
-	if (sqlite3_bind_int64(st, 4, (sqlite3_int64)since) != SQLITE_OK)
-		sql_log(c, "obj_count bind");
-	else if (sqlite3_step(st) == SQLITE_ROW)
-		n = (long)sqlite3_column_int64(st, 0);
-	else
-		sql_log(c, "obj_count");
-	stmt_done(st);
-	return n;
-}
-
-static int
-sqlite_obj_expire(void *conn, time_t now)
-{
-	struct sqlite_conn *c = conn;
-	sqlite3_stmt *st;
-
-	if ((st = stmt_get(c, ST_OBJ_EXPIRE)) == NULL)
-		return -1;
-	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)now) != SQLITE_OK) {
-		sql_log(c, "obj_expire bind");
-		stmt_done(st);
-		return -1;
-	}
-	return stmt_exec(c, st, "obj_expire");
-}
-
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -930,15 +681,15 @@ const struct store_ops store_sqlite_ops = {
     .cert_revoke = sqlite_cert_revoke,
     .cert_list_revoked = sqlite_cert_list_revoked,
     .audit_put = sqlite_audit_put,
-    .obj_put = sqlite_obj_put,
-    .obj_delete = sqlite_obj_delete,
-    .obj_get = sqlite_obj_get,
-    .obj_find = sqlite_obj_find,
-    .obj_count = sqlite_obj_count,
+    .obj_put = sqlst_obj_put,
+    .obj_delete = sqlst_obj_delete,
+    .obj_get = sqlst_obj_get,
+    .obj_find = sqlst_obj_find,
+    .obj_count = sqlst_obj_count,
     .set_durable = sqlite_set_durable,
     .savepoint = sqlite_savepoint,
     .release = sqlite_release,
     .rollback_to = sqlite_rollback_to,
-    .obj_expire = sqlite_obj_expire,
+    .obj_expire = sqlst_obj_expire,
     .close = sqlite_close,
 };
