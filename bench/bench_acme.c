@@ -16,43 +16,32 @@
  * (127.0.0.1:H), which answers the tokens the slots have learnt.
  * See bench/README.md for the method.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
-#include "core/encoding.h"
+#include "bench/acme_jws.h"
+#include "bench/acme_opts.h"
+#include "bench/curl_ev.h"
+#include "bench/stats.h"
 
 #define BENCH_MAX_REPLY (64 * 1024) /* a chain of a few PEM certs */
-#define BENCH_MAX_FD 65536          /* socket events, indexed by fd */
 #define BENCH_ORDER_S 120.0         /* one order may take this long */
 #define BENCH_SHOW_ERRORS 5
 #define CHALL_PREFIX "/.well-known/acme-challenge/"
 #define ERR_BADNONCE "urn:ietf:params:acme:error:badNonce"
-
-struct opts {
-	const char *dir;
-	const char *cacert;
-	const char *label;
-	long n, c, port, timeout_s, poll_ms;
-};
 
 /* What a slot waits for; the reply is judged by it. */
 enum step {
@@ -101,18 +90,14 @@ struct slot {
 };
 
 struct bench {
-	const struct opts *o;
+	const struct bacme_opts *o;
 	struct event_base *base;
-	struct event *timer; /* libcurl's */
 	struct event *deadline;
-	struct event **sock_ev; /* by fd */
+	struct bcev *cev;
+	CURLM *multi; /* cev's, borrowed */
 	struct evhttp *http;
-	CURLM *multi;
 	struct curl_slist *hdrs;
-	EVP_PKEY *acct;
-	char *jwk;   /* compact JSON */
-	char *thumb; /* RFC 7638, base64url */
-	char *kid;
+	struct bjws_account acct;
 	json_t *dir;
 	struct order *orders;
 	struct slot *slots;
@@ -125,145 +110,12 @@ struct bench {
 static void slot_send_signed(struct slot *s);
 static void order_start(struct slot *s);
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-usage(void)
-{
-	fprintf(stderr,
-	    "usage: bench_acme --dir URL --cacert FILE -n N -c C "
-	    "--http-port H\n"
-	    "                  [--label NAME] [--timeout S] "
-	    "[--poll-ms MS]\n");
-	exit(2);
-}
-
-static long
-parse_count(const char *s, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1 || v > max)
-		usage();
-	return v;
-}
-
-static void
-parse_opts(int argc, char **argv, struct opts *o)
-{
-	static const struct option lopts[] = {
-	    {"dir", required_argument, NULL, 'd'},
-	    {"cacert", required_argument, NULL, 'a'},
-	    {"http-port", required_argument, NULL, 'H'},
-	    {"label", required_argument, NULL, 'l'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"poll-ms", required_argument, NULL, 'p'},
-	    {NULL, 0, NULL, 0},
-	};
-	int ch;
-
-	memset(o, 0, sizeof(*o));
-	o->label = "server";
-	o->n = 100;
-	o->c = 1;
-	o->timeout_s = 600;
-	o->poll_ms = 20;
-	while ((ch = getopt_long(argc, argv, "n:c:", lopts, NULL)) != -1) {
-		switch (ch) {
-		case 'd':
-			o->dir = optarg;
-			break;
-		case 'a':
-			o->cacert = optarg;
-			break;
-		case 'l':
-			o->label = optarg;
-			break;
-		case 'H':
-			o->port = parse_count(optarg, 65535);
-			break;
-		case 't':
-			o->timeout_s = parse_count(optarg, 86400);
-			break;
-		case 'p':
-			o->poll_ms = parse_count(optarg, 10000);
-			break;
-		case 'n':
-			o->n = parse_count(optarg, 1000000);
-			break;
-		case 'c':
-			o->c = parse_count(optarg, 4096);
-			break;
-		default:
-			usage();
-		}
-	}
-	if (o->dir == NULL || o->cacert == NULL || o->port == 0)
-		usage();
-	if (o->c > o->n)
-		o->c = o->n;
-}
-
 /* Print the error queue (if any) and clear it. */
 static void
 ssl_errors(void)
 {
 	ERR_print_errors_fp(stderr);
 	ERR_clear_error();
-}
-
-/*
- * A CSR for `host` (CN and one dNSName) signed by `key`, as base64url
- * DER.  The caller frees it; NULL on error.
- */
-static char *
-make_csr(EVP_PKEY *key, const char *host)
-{
-	X509_REQ *req = NULL;
-	X509_NAME *name = NULL;
-	X509_EXTENSION *ext = NULL;
-	STACK_OF(X509_EXTENSION) *exts = NULL;
-	unsigned char *der = NULL;
-	char san[300], *ret = NULL;
-	int len;
-
-	if (snprintf(san, sizeof(san), "DNS:%s", host) >= (int)sizeof(san))
-		goto out;
-	if ((req = X509_REQ_new()) == NULL || (name = X509_NAME_new()) == NULL)
-		goto out;
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	        (const unsigned char *)host, -1, -1, 0) ||
-	    !X509_REQ_set_subject_name(req, name) ||
-	    !X509_REQ_set_pubkey(req, key))
-		goto out;
-	if ((ext = X509V3_EXT_conf_nid(
-	         NULL, NULL, NID_subject_alt_name, san)) == NULL ||
-	    (exts = sk_X509_EXTENSION_new_null()) == NULL ||
-	    !sk_X509_EXTENSION_push(exts, ext))
-		goto out;
-	ext = NULL; /* owned by exts now */
-	if (!X509_REQ_add_extensions(req, exts) ||
-	    X509_REQ_sign(req, key, EVP_sha256()) <= 0 ||
-	    (len = i2d_X509_REQ(req, &der)) <= 0)
-		goto out;
-	ret = encoding_b64url_encode(der, (size_t)len);
-out:
-	OPENSSL_free(der);
-	X509_REQ_free(req);
-	X509_NAME_free(name);
-	X509_EXTENSION_free(ext);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	return ret;
 }
 
 /* N keys and CSRs into b->orders, before the clock starts.  0 / -1. */
@@ -279,143 +131,12 @@ make_orders(struct bench *b)
 		snprintf(host, sizeof(host), "o%ld.bench.example", i);
 		if ((od->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) ==
 		        NULL ||
-		    (od->csr = make_csr(od->key, host)) == NULL) {
+		    (od->csr = bjws_csr(od->key, host)) == NULL) {
 			ssl_errors();
 			return -1;
 		}
 	}
 	return 0;
-}
-
-/* Coordinate `param` of `key` as 32 bytes of base64url; NULL on error. */
-static char *
-ec_coord(EVP_PKEY *key, const char *param)
-{
-	BIGNUM *bn = NULL;
-	unsigned char raw[32];
-	char *ret = NULL;
-
-	if (EVP_PKEY_get_bn_param(key, param, &bn) == 1 &&
-	    BN_bn2binpad(bn, raw, sizeof(raw)) == (int)sizeof(raw))
-		ret = encoding_b64url_encode(raw, sizeof(raw));
-	BN_free(bn);
-	return ret;
-}
-
-/*
- * A fresh ES256 account key, its JWK (members in RFC 7638 order, so the
- * same string is hashed for the thumbprint) and thumbprint.  0 / -1.
- */
-static int
-make_account_key(struct bench *b)
-{
-	unsigned char md[32];
-	char *x = NULL, *y = NULL;
-	size_t len;
-	int rc = -1;
-
-	if ((b->acct = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL ||
-	    (x = ec_coord(b->acct, OSSL_PKEY_PARAM_EC_PUB_X)) == NULL ||
-	    (y = ec_coord(b->acct, OSSL_PKEY_PARAM_EC_PUB_Y)) == NULL)
-		goto out;
-	len = strlen(x) + strlen(y) + 64;
-	if ((b->jwk = malloc(len)) == NULL)
-		goto out;
-	snprintf(b->jwk, len,
-	    "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\","
-	    "\"y\":\"%s\"}",
-	    x, y);
-	if (EVP_Digest(b->jwk, strlen(b->jwk), md, NULL, EVP_sha256(), NULL) !=
-	        1 ||
-	    (b->thumb = encoding_b64url_encode(md, sizeof(md))) == NULL)
-		goto out;
-	rc = 0;
-out:
-	if (rc == -1)
-		ssl_errors();
-	free(x);
-	free(y);
-	return rc;
-}
-
-/* ES256 over `in`: raw r||s (RFC 7518 §3.4) in base64url.  NULL on error. */
-static char *
-es256(EVP_PKEY *key, const char *in)
-{
-	EVP_MD_CTX *ctx = NULL;
-	ECDSA_SIG *sig = NULL;
-	const BIGNUM *r, *s;
-	unsigned char der[80], raw[64];
-	const unsigned char *p = der;
-	size_t len = sizeof(der);
-	char *ret = NULL;
-
-	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
-	    EVP_DigestSign(
-	        ctx, der, &len, (const unsigned char *)in, strlen(in)) != 1 ||
-	    (sig = d2i_ECDSA_SIG(NULL, &p, (long)len)) == NULL ||
-	    (size_t)(p - der) != len)
-		goto out;
-	ECDSA_SIG_get0(sig, &r, &s);
-	if (BN_bn2binpad(r, raw, 32) != 32 ||
-	    BN_bn2binpad(s, raw + 32, 32) != 32)
-		goto out;
-	ret = encoding_b64url_encode(raw, sizeof(raw));
-out:
-	if (ret == NULL)
-		ssl_errors();
-	ECDSA_SIG_free(sig);
-	EVP_MD_CTX_free(ctx);
-	return ret;
-}
-
-/*
- * The flattened JWS (RFC 8555 §6.2) of `payload` ("" for POST-as-GET)
- * to `url` with `nonce`, identified by kid, or by jwk when b->kid is
- * NULL.  Malloc'd, caller frees; NULL on error.
- */
-static char *
-jws_make(
-    struct bench *b, const char *url, const char *nonce, const char *payload)
-{
-	json_t *prot = NULL, *body = NULL;
-	char *ph = NULL, *p64 = NULL, *pl64 = NULL, *input = NULL, *sig = NULL;
-	char *ret = NULL;
-	size_t len;
-
-	prot = json_pack(
-	    "{s:s, s:s, s:s}", "alg", "ES256", "nonce", nonce, "url", url);
-	if (prot == NULL ||
-	    (b->kid != NULL
-	            ? json_object_set_new(prot, "kid", json_string(b->kid))
-	            : json_object_set_new(
-	                  prot, "jwk", json_loads(b->jwk, 0, NULL))) == -1 ||
-	    (ph = json_dumps(prot, JSON_COMPACT)) == NULL ||
-	    (p64 = encoding_b64url_encode((unsigned char *)ph, strlen(ph))) ==
-	        NULL)
-		goto out;
-	pl64 = *payload == '\0'
-	    ? strdup("")
-	    : encoding_b64url_encode((unsigned char *)payload, strlen(payload));
-	len = strlen(p64) + (pl64 != NULL ? strlen(pl64) : 0) + 2;
-	if (pl64 == NULL || (input = malloc(len)) == NULL)
-		goto out;
-	snprintf(input, len, "%s.%s", p64, pl64);
-	if ((sig = es256(b->acct, input)) == NULL ||
-	    (body = json_pack("{s:s, s:s, s:s}", "protected", p64, "payload",
-	         pl64, "signature", sig)) == NULL)
-		goto out;
-	ret = json_dumps(body, JSON_COMPACT);
-out:
-	json_decref(prot);
-	json_decref(body);
-	free(ph);
-	free(p64);
-	free(pl64);
-	free(input);
-	free(sig);
-	return ret;
 }
 
 /* Copy the value of header line `line` (n bytes) into dst when it fits. */
@@ -552,7 +273,7 @@ order_end(struct slot *s, int ok)
 	struct bench *b = s->b;
 
 	if (ok)
-		b->lat_ms[b->nlat++] = (now() - s->start) * 1000.0;
+		b->lat_ms[b->nlat++] = (bstat_now() - s->start) * 1000.0;
 	else
 		b->failed++;
 	free(s->order_url);
@@ -565,7 +286,7 @@ order_end(struct slot *s, int ok)
 	s->token[0] = '\0';
 	s->order = -1;
 	if (++b->done == b->o->n) {
-		b->elapsed = now() - b->t0;
+		b->elapsed = bstat_now() - b->t0;
 		event_base_loopbreak(b->base);
 	} else if (b->next < b->o->n)
 		order_start(s);
@@ -657,7 +378,7 @@ slot_send_signed(struct slot *s)
 		return;
 	}
 	free(s->jws);
-	s->jws = jws_make(s->b, s->url, s->nonce, s->payload);
+	s->jws = bjws_sign(&s->b->acct, s->url, s->nonce, s->payload);
 	s->nonce[0] = '\0'; /* one use only */
 	if (s->jws == NULL) {
 		order_fail(s, "cannot sign the request");
@@ -674,7 +395,7 @@ order_start(struct slot *s)
 	char *payload;
 
 	s->order = b->next++;
-	s->start = now();
+	s->start = bstat_now();
 	payload = malloc(128);
 	if (payload != NULL)
 		snprintf(payload, 128,
@@ -690,7 +411,7 @@ slot_wait(struct slot *s, enum step step)
 {
 	struct timeval tv;
 
-	if (now() - s->start > BENCH_ORDER_S) {
+	if (bstat_now() - s->start > BENCH_ORDER_S) {
 		order_fail(s, "not done after %.0f s", BENCH_ORDER_S);
 		return;
 	}
@@ -859,7 +580,7 @@ on_nonce(struct slot *s, long code)
 	}
 	/* Warm-up: every slot has a connection and a nonce; start. */
 	if (++b->warm == b->o->c) {
-		b->t0 = now();
+		b->t0 = bstat_now();
 		b->requests = 0;
 		for (i = 0; i < b->o->c; i++)
 			order_start(&b->slots[i]);
@@ -915,83 +636,15 @@ slot_done(struct slot *s, CURLcode result)
 	json_decref(doc);
 }
 
-/* Hand every finished transfer to its slot. */
+/* A transfer ended (bcev_done_fn): hand it to its slot. */
 static void
-check_done(struct bench *b)
+on_done(CURL *easy, CURLcode result, void *arg)
 {
-	CURLMsg *msg;
 	struct slot *s;
-	int left;
 
-	while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &s);
-		curl_multi_remove_handle(b->multi, msg->easy_handle);
-		s->busy = 0;
-		slot_done(s, msg->data.result);
-	}
-}
-
-static void
-on_sock(evutil_socket_t fd, short what, void *arg)
-{
-	struct bench *b = arg;
-	int running, act = 0;
-
-	act |= (what & EV_READ) ? CURL_CSELECT_IN : 0;
-	act |= (what & EV_WRITE) ? CURL_CSELECT_OUT : 0;
-	curl_multi_socket_action(b->multi, fd, act, &running);
-	check_done(b);
-}
-
-static void
-on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct bench *b = arg;
-	int running;
-
-	curl_multi_socket_action(b->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(b);
-}
-
-/* libcurl's socket interest, mirrored in one libevent event per fd
- * (the pattern of curl's docs/examples/hiperfifo.c). */
-static int
-curl_sock_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
-{
-	struct bench *b = arg;
-	struct event **ev;
-	short kind;
-
-	if (fd < 0 || fd >= BENCH_MAX_FD)
-		return -1;
-	ev = &b->sock_ev[fd];
-	if (*ev != NULL) {
-		event_free(*ev);
-		*ev = NULL;
-	}
-	if (what == CURL_POLL_REMOVE)
-		return 0;
-	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
-	    ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-	if ((*ev = event_new(b->base, fd, kind, on_sock, b)) == NULL ||
-	    event_add(*ev, NULL) == -1)
-		return -1;
-	return 0;
-}
-
-static int
-curl_timer_cb(CURLM *multi, long ms, void *arg)
-{
-	struct bench *b = arg;
-	struct timeval tv;
-
-	if (ms < 0)
-		return evtimer_del(b->timer);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = ms % 1000 * 1000;
-	return evtimer_add(b->timer, &tv);
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &s);
+	s->busy = 0;
+	slot_done(s, result);
 }
 
 /* http-01 (RFC 8555 §8.3): token "." thumbprint for a token in use. */
@@ -1013,7 +666,7 @@ on_http01(struct evhttp_request *req, void *arg)
 				continue;
 			if ((out = evbuffer_new()) == NULL)
 				break;
-			evbuffer_add_printf(out, "%s.%s", token, b->thumb);
+			evbuffer_add_printf(out, "%s.%s", token, b->acct.thumb);
 			evhttp_add_header(
 			    evhttp_request_get_output_headers(req),
 			    "Content-Type", "application/octet-stream");
@@ -1034,7 +687,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	fprintf(stderr, "bench_acme %s: %ld s timeout, %ld orders not done\n",
 	    b->o->label, b->o->timeout_s, b->o->n - b->done);
 	b->failed += b->o->n - b->done;
-	b->elapsed = now() - b->t0;
+	b->elapsed = bstat_now() - b->t0;
 	event_base_loopbreak(b->base);
 }
 
@@ -1059,7 +712,7 @@ sync_req(struct slot *s, const char *method, const char *url, const char *body)
 	return code;
 }
 
-/* Directory, one nonce, newAccount (jwk); sets b->dir and b->kid. */
+/* Directory, one nonce, newAccount (jwk); sets b->dir and b->acct.kid. */
 static int
 setup_account(struct bench *b)
 {
@@ -1081,12 +734,12 @@ setup_account(struct bench *b)
 	}
 	if (sync_req(&s, "HEAD", jstr(b->dir, "newNonce"), NULL) == -1 ||
 	    s.nonce[0] == '\0' ||
-	    (jws = jws_make(b, jstr(b->dir, "newAccount"), s.nonce,
+	    (jws = bjws_sign(&b->acct, jstr(b->dir, "newAccount"), s.nonce,
 	         "{\"termsOfServiceAgreed\":true}")) == NULL)
 		goto out;
 	code = sync_req(&s, "POST", jstr(b->dir, "newAccount"), jws);
 	if ((code != 201 && code != 200) || s.location[0] == '\0' ||
-	    (b->kid = strdup(s.location)) == NULL) {
+	    (b->acct.kid = strdup(s.location)) == NULL) {
 		fprintf(stderr, "bench_acme: newAccount: HTTP %ld: %.300s\n",
 		    code, (char *)s.buf);
 		goto out;
@@ -1102,19 +755,18 @@ out:
 static int
 setup_loop(struct bench *b)
 {
-	const struct opts *o = b->o;
+	const struct bacme_opts *o = b->o;
 	struct timeval tv = {o->timeout_s, 0};
 	long i;
 
-	b->t0 = now(); /* again when the warm-up is over */
+	b->t0 = bstat_now(); /* again when the warm-up is over */
 
 	if ((b->base = event_base_new()) == NULL ||
-	    (b->timer = evtimer_new(b->base, on_timer, b)) == NULL ||
 	    (b->deadline = evtimer_new(b->base, on_deadline, b)) == NULL ||
-	    (b->sock_ev = calloc(BENCH_MAX_FD, sizeof(*b->sock_ev))) == NULL ||
-	    (b->multi = curl_multi_init()) == NULL ||
+	    (b->cev = bcev_new(b->base, on_done, b)) == NULL ||
 	    (b->http = evhttp_new(b->base)) == NULL)
 		return -1;
+	b->multi = bcev_multi(b->cev);
 	if (evhttp_bind_socket(b->http, "127.0.0.1", (ev_uint16_t)o->port) ==
 	    -1) {
 		fprintf(stderr, "bench_acme: cannot listen on 127.0.0.1:%ld\n",
@@ -1122,10 +774,6 @@ setup_loop(struct bench *b)
 		return -1;
 	}
 	evhttp_set_gencb(b->http, on_http01, b);
-	curl_multi_setopt(b->multi, CURLMOPT_SOCKETFUNCTION, curl_sock_cb);
-	curl_multi_setopt(b->multi, CURLMOPT_SOCKETDATA, b);
-	curl_multi_setopt(b->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
-	curl_multi_setopt(b->multi, CURLMOPT_TIMERDATA, b);
 	curl_multi_setopt(b->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->c);
 	curl_multi_setopt(b->multi, CURLMOPT_MAXCONNECTS, o->c);
 	for (i = 0; i < o->c; i++) {
@@ -1144,41 +792,18 @@ setup_loop(struct bench *b)
 	return evtimer_add(b->deadline, &tv);
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The p-th percentile (0..100) of sorted v[0..n), nearest rank. */
-static double
-percentile(const double *v, long n, double p)
-{
-	long k;
-
-	if (n == 0)
-		return 0;
-	k = (long)(p / 100.0 * n + 0.999999) - 1;
-	if (k < 0)
-		k = 0;
-	if (k >= n)
-		k = n - 1;
-	return v[k];
-}
-
 static void
 report(struct bench *b)
 {
-	const struct opts *o = b->o;
+	const struct bacme_opts *o = b->o;
 	double rate = b->elapsed > 0 ? b->nlat / b->elapsed : 0;
 
-	qsort(b->lat_ms, (size_t)b->nlat, sizeof(double), cmp_double);
+	bstat_sort(b->lat_ms, b->nlat);
 	printf("acme orders %s c=%ld n=%ld: %.1f orders/s p50=%.1f ms "
 	       "p99=%.1f ms failed=%ld badnonce_retries=%ld\n",
-	    o->label, o->c, o->n, rate, percentile(b->lat_ms, b->nlat, 50),
-	    percentile(b->lat_ms, b->nlat, 99), b->failed, b->badnonce);
+	    o->label, o->c, o->n, rate,
+	    bstat_percentile(b->lat_ms, b->nlat, 50),
+	    bstat_percentile(b->lat_ms, b->nlat, 99), b->failed, b->badnonce);
 	fprintf(stderr,
 	    "bench_acme %s: %.2f s, %ld requests (%.1f/order), "
 	    "%ld polls\n",
@@ -1195,14 +820,9 @@ bench_free(struct bench *b)
 	for (i = 0; b->slots != NULL && i < b->o->c; i++)
 		if (b->slots[i].b != NULL)
 			slot_free(&b->slots[i]);
-	curl_multi_cleanup(b->multi);
-	for (i = 0; b->sock_ev != NULL && i < BENCH_MAX_FD; i++)
-		if (b->sock_ev[i] != NULL)
-			event_free(b->sock_ev[i]);
+	bcev_free(b->cev);
 	if (b->http != NULL)
 		evhttp_free(b->http);
-	if (b->timer != NULL)
-		event_free(b->timer);
 	if (b->deadline != NULL)
 		event_free(b->deadline);
 	if (b->base != NULL)
@@ -1211,20 +831,16 @@ bench_free(struct bench *b)
 		EVP_PKEY_free(b->orders[i].key);
 		free(b->orders[i].csr);
 	}
-	free(b->sock_ev);
 	free(b->orders);
 	free(b->slots);
 	free(b->lat_ms);
-	free(b->jwk);
-	free(b->thumb);
-	free(b->kid);
 	json_decref(b->dir);
 	curl_slist_free_all(b->hdrs);
-	EVP_PKEY_free(b->acct);
+	bjws_account_clear(&b->acct);
 }
 
 static int
-run(const struct opts *o)
+run(const struct bacme_opts *o)
 {
 	struct bench b;
 	int rc = 1;
@@ -1239,7 +855,7 @@ run(const struct opts *o)
 	         NULL, "Content-Type: application/jose+json")) == NULL ||
 	    curl_slist_append(b.hdrs, "Expect:") == NULL)
 		goto out;
-	if (make_orders(&b) == -1 || make_account_key(&b) == -1 ||
+	if (make_orders(&b) == -1 || bjws_account_keygen(&b.acct) == -1 ||
 	    setup_account(&b) == -1 || setup_loop(&b) == -1) {
 		fprintf(stderr, "bench_acme %s: set-up failed\n", o->label);
 		goto out;
@@ -1257,10 +873,10 @@ out:
 int
 main(int argc, char **argv)
 {
-	struct opts o;
+	struct bacme_opts o;
 	int rc;
 
-	parse_opts(argc, argv, &o);
+	bacme_opts_parse(argc, argv, &o);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;
 	rc = run(&o);

@@ -1,0 +1,45 @@
+/*
+ * Clock and latency figures shared by the load drivers (see stats.h).
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "bench/stats.h"
+
+double
+bstat_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+void
+bstat_sort(double *v, long n)
+{
+	qsort(v, (size_t)n, sizeof(double), cmp_double);
+}
+
+double
+bstat_percentile(const double *v, long n, double p)
+{
+	long k;
+
+	if (n == 0)
+		return 0;
+	k = (long)(p / 100.0 * n + 0.999999) - 1;
+	if (k < 0)
+		k = 0;
+	if (k >= n)
+		k = n - 1;
+	return v[k];
+}
