@@ -41,6 +41,8 @@ struct init_opts {
 	int http01_port;
 	int tlsalpn01_port;
 	int allow_private;
+	int http_port;
+	const char *scep_challenge;
 };
 
 struct issued {
@@ -57,7 +59,8 @@ init_usage(void)
 	    "[--port N] [--est-user USER:PASSWORD] [--allow-domain SUFFIX]... "
 	    "[--ca-key p256|p384|rsa2048|rsa3072|ed25519] [--force] "
 	    "[--acme-resolver ADDR:PORT] [--http01-port N] "
-	    "[--tlsalpn01-port N] [--allow-private-targets]\n");
+	    "[--tlsalpn01-port N] [--allow-private-targets] [--http-port N] "
+	    "[--scep-challenge SECRET]\n");
 	return 2;
 }
 
@@ -76,6 +79,8 @@ init_parse(int argc, char **argv, struct init_opts *o)
 	    {"http01-port", required_argument, NULL, 'h'},
 	    {"tlsalpn01-port", required_argument, NULL, 't'},
 	    {"allow-private-targets", no_argument, NULL, 'P'},
+	    {"http-port", required_argument, NULL, 'H'},
+	    {"scep-challenge", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch, kind;
@@ -142,6 +147,17 @@ init_parse(int argc, char **argv, struct init_opts *o)
 			break;
 		case 'P':
 			o->allow_private = 1;
+			break;
+		case 'H':
+			port = strtol(optarg, &end, 10);
+			if (*end != '\0' || port < 1 || port > 65535)
+				return -1;
+			o->http_port = (int)port;
+			break;
+		case 'C':
+			if (optarg[0] == '\0')
+				return -1;
+			o->scep_challenge = optarg;
 			break;
 		default:
 			return -1;
@@ -233,21 +249,15 @@ init_csr(EVP_PKEY *key, const char *cn)
 }
 
 /*
- * Issue the TLS server certificate through the local backend, the same
- * path every enrollment takes.  Returns the certificate or NULL.
+ * Issue a certificate for `key` through the local backend, the same path
+ * every enrollment takes: subject CN `cn`, the --name identifiers when
+ * with_names, under params.  Returns the certificate or NULL.
  */
 static X509 *
-init_server_cert(const struct init_opts *o, EVP_PKEY *key)
+init_issue(const struct init_opts *o, EVP_PKEY *key, const char *cn,
+    int with_names, const struct issue_params *params)
 {
-	static const int eku[] = {NID_server_auth};
 	const struct ca_backend *local = ca_backend_find("local");
-	struct issue_params params = {
-	    .validity_days = 365,
-	    .backdate_seconds = 300,
-	    .eku_nids = eku,
-	    .n_eku = 1,
-	    .subject_cn_only = 1,
-	};
 	struct issued out = {0, ENROLL_INTERNAL, NULL};
 	struct enroll_req *req = NULL;
 	json_t *conf = NULL;
@@ -262,20 +272,70 @@ init_server_cert(const struct init_opts *o, EVP_PKEY *key)
 	if (conf == NULL ||
 	    local->init(conf, o->dir, &priv, err, sizeof(err)) == -1)
 		goto out;
-	if ((req->csr = init_csr(key, o->names[0])) == NULL)
+	if ((req->csr = init_csr(key, cn)) == NULL)
 		goto out;
-	for (i = 0; i < o->n_names; i++)
+	for (i = 0; with_names && i < o->n_names; i++)
 		if (enroll_req_add_ident(req,
 		        is_ip(o->names[i]) ? IDENT_IP : IDENT_DNS,
 		        o->names[i]) == -1)
 			goto out;
-	local->issue(priv, NULL, req, &params, init_issued, &out);
+	local->issue(priv, NULL, req, params, init_issued, &out);
 out:
 	if (local != NULL)
 		local->free(priv);
 	json_decref(conf);
 	enroll_req_free(req);
 	return out.called && out.reason == ENROLL_OK ? out.cert : NULL;
+}
+
+/* The TLS server certificate for the --names. */
+static X509 *
+init_server_cert(const struct init_opts *o, EVP_PKEY *key)
+{
+	static const int eku[] = {NID_server_auth};
+	struct issue_params params = {
+	    .validity_days = 365,
+	    .backdate_seconds = 300,
+	    .eku_nids = eku,
+	    .n_eku = 1,
+	    .subject_cn_only = 1,
+	};
+
+	return init_issue(o, key, o->names[0], 1, &params);
+}
+
+/*
+ * The SCEP RA (RFC 8894 §2.1): an RSA key that decrypts requests and
+ * signs replies, since the CA key may be ECDSA, certified by the CA.
+ */
+static int
+init_ra(const struct init_opts *o)
+{
+	struct issue_params params = {
+	    .validity_days = 1825,
+	    .backdate_seconds = 300,
+	    .key_usage = KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT,
+	    .subject_cn_only = 1,
+	};
+	EVP_PKEY *key = NULL;
+	X509 *ra = NULL;
+	char path[4096];
+	int rc = -1;
+
+	if ((key = cert_keygen(KEY_RSA, 2048)) == NULL ||
+	    (ra = init_issue(o, key, "enrolld SCEP RA", 0, &params)) == NULL)
+		goto out;
+	snprintf(path, sizeof(path), "%s/ra.key", o->dir);
+	if (cert_save_key(path, key, o->force) == -1)
+		goto out;
+	snprintf(path, sizeof(path), "%s/ra.pem", o->dir);
+	if (cert_save_pem(path, &ra, 1, o->force) == -1)
+		goto out;
+	rc = 0;
+out:
+	EVP_PKEY_free(key);
+	X509_free(ra);
+	return rc;
 }
 
 static int
@@ -366,6 +426,17 @@ init_acme(const struct init_opts *o)
 	    "caa", 1);
 }
 
+/* The "scep" section, every key written out (docs/config.md). */
+static json_t *
+init_scep(const char *challenge)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:[sssssss]}",
+	    "default_profile", "default", "challenge", challenge, "ra_cert",
+	    "ra.pem", "ra_key", "ra.key", "allow_des", 1, "des_reply", "3des",
+	    "caps", "AES", "POSTPKIOperation", "Renewal", "SHA-1", "SHA-256",
+	    "SHA-512", "SCEPStandard");
+}
+
 /* The loopback addresses this machine can listen on. */
 static json_t *
 init_listen(int port)
@@ -406,7 +477,8 @@ random_password(void)
 }
 
 static int
-init_config(const struct init_opts *o, const char *user, const char *pass)
+init_config(const struct init_opts *o, const char *user, const char *pass,
+    const char *challenge)
 {
 	json_t *root = NULL, *profile;
 	char path[4096], *hash = NULL;
@@ -431,6 +503,10 @@ init_config(const struct init_opts *o, const char *user, const char *pass)
 	if (root == NULL)
 		goto out;
 	json_object_set_new(root, "acme", init_acme(o));
+	json_object_set_new(root, "scep", init_scep(challenge));
+	if (o->http_port != 0)
+		json_object_set_new(
+		    root, "http_listen", init_listen(o->http_port));
 	snprintf(path, sizeof(path), "%s/enrolld.json", o->dir);
 	if (json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) !=
 	        0 ||
@@ -460,7 +536,7 @@ int
 cmd_init(int argc, char **argv)
 {
 	struct init_opts o;
-	char *user = NULL, *pass = NULL, *colon;
+	char *user = NULL, *pass = NULL, *colon, *challenge = NULL;
 	X509 *ca = NULL;
 	int rc = 1;
 
@@ -478,8 +554,15 @@ cmd_init(int argc, char **argv)
 	} else if ((user = strdup("est")) == NULL ||
 	    (pass = random_password()) == NULL)
 		goto out;
+	if (o.scep_challenge != NULL)
+		challenge = strdup(o.scep_challenge);
+	else
+		challenge = random_password();
+	if (challenge == NULL)
+		goto out;
 	if (init_ca(&o, &ca) == -1 || init_tls(&o, ca) == -1 ||
-	    init_config(&o, user, pass) == -1 || init_store(&o) == -1) {
+	    init_ra(&o) == -1 || init_config(&o, user, pass, challenge) == -1 ||
+	    init_store(&o) == -1) {
 		fprintf(stderr, "enrolld: init of %s failed\n", o.dir);
 		goto out;
 	}
@@ -495,6 +578,10 @@ cmd_init(int argc, char **argv)
 	    strchr(o.names[0], ':') ? "[" : "", o.names[0],
 	    strchr(o.names[0], ':') ? "]" : "", o.port);
 	printf("EST user: %s  password: %s\n", user, pass);
+	printf("SCEP: %s://%s%s%s:%d/scep  challenge: %s\n",
+	    o.http_port ? "http" : "https", strchr(o.names[0], ':') ? "[" : "",
+	    o.names[0], strchr(o.names[0], ':') ? "]" : "",
+	    o.http_port ? o.http_port : o.port, challenge);
 	printf("run:  enrolld run --config %s/enrolld.json\n", o.dir);
 	rc = 0;
 out:
@@ -503,5 +590,8 @@ out:
 	if (pass != NULL)
 		OPENSSL_cleanse(pass, strlen(pass));
 	free(pass);
+	if (challenge != NULL)
+		OPENSSL_cleanse(challenge, strlen(challenge));
+	free(challenge);
 	return rc;
 }

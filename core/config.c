@@ -21,6 +21,7 @@ struct key_rule {
 
 static const struct key_rule top_rules[] = {
     {"listen", CFG_ARRAY, 0, 0, 1},
+    {"http_listen", CFG_ARRAY, 0, 0, 0},
     {"workers", CFG_INT, 0, 256, 0},
     {"tls", CFG_OBJECT, 0, 0, 1},
     {"limits", CFG_OBJECT, 0, 0, 0},
@@ -30,6 +31,7 @@ static const struct key_rule top_rules[] = {
     {"profiles", CFG_OBJECT, 0, 0, 1},
     {"est", CFG_OBJECT, 0, 0, 0},
     {"acme", CFG_OBJECT, 0, 0, 0},
+    {"scep", CFG_OBJECT, 0, 0, 0},
     {"public_url", CFG_STRING, 0, 0, 0},
     {NULL, 0, 0, 0, 0},
 };

@@ -400,5 +400,11 @@ http_dispatch(struct evhttp_request *evreq, void *arg)
 		return;
 	}
 	r->route = rt;
+	if (!rt->handler->plain_http && !http_req_is_tls(r)) {
+		http_reply_text(r, 403,
+		    "this resource is served over HTTPS "
+		    "only");
+		return;
+	}
 	rt->handler->handle(r, http_route_priv(v, rt));
 }

@@ -15,7 +15,10 @@ static const struct {
     {"init", cmd_init,
         "init --dir DIR [--name HOST]... [--port N] "
         "[--est-user USER:PASSWORD] [--allow-domain SUFFIX]... "
-        "[--ca-key p256|p384|rsa2048|rsa3072|ed25519] [--force]"},
+        "[--ca-key p256|p384|rsa2048|rsa3072|ed25519] [--force] "
+        "[--acme-resolver ADDR:PORT] [--http01-port N] "
+        "[--tlsalpn01-port N] [--allow-private-targets] [--http-port N] "
+        "[--scep-challenge SECRET]"},
     {"run", cmd_run, "run --config FILE"},
     {"check-config", cmd_check_config, "check-config FILE"},
     {"revoke", cmd_revoke,

@@ -38,6 +38,7 @@ struct listen_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char text[80]; /* "127.0.0.1:8443" or "[::1]:8443" */
+	int tls;       /* 0: plain HTTP ("http_listen") */
 };
 
 struct server {
@@ -123,32 +124,52 @@ bad:
 	return -1;
 }
 
+/* Append the addresses of config array `key` with the given TLS mode. */
+static int
+server_parse_list(struct server *srv, const json_t *conf, const char *key,
+    int tls, char *err, size_t errlen)
+{
+	const json_t *list = json_object_get(conf, key), *v;
+	struct listen_addr *grown;
+	size_t i, n = json_array_size(list);
+
+	if (n == 0)
+		return 0;
+	grown = realloc(srv->addrs, (srv->n_addrs + n) * sizeof(*grown));
+	if (grown == NULL)
+		return -1;
+	srv->addrs = grown;
+	memset(srv->addrs + srv->n_addrs, 0, n * sizeof(*grown));
+	json_array_foreach(list, i, v)
+	{
+		struct listen_addr *a = &srv->addrs[srv->n_addrs];
+
+		if (!json_is_string(v)) {
+			snprintf(
+			    err, errlen, "%s[%zu]: must be a string", key, i);
+			return -1;
+		}
+		if (parse_listen(json_string_value(v), a, err, errlen) == -1)
+			return -1;
+		a->tls = tls;
+		srv->n_addrs++;
+	}
+	return 0;
+}
+
 static int
 server_parse_listen(
     struct server *srv, const json_t *conf, char *err, size_t errlen)
 {
-	const json_t *list = json_object_get(conf, "listen"), *v;
-	size_t i;
-
-	if (!json_is_array(list) || json_array_size(list) == 0) {
+	if (json_array_size(json_object_get(conf, "listen")) == 0) {
 		snprintf(err, errlen, "listen: must be a non-empty array");
 		return -1;
 	}
-	srv->n_addrs = json_array_size(list);
-	if ((srv->addrs = calloc(srv->n_addrs, sizeof(*srv->addrs))) == NULL)
+	if (server_parse_list(srv, conf, "listen", 1, err, errlen) == -1)
 		return -1;
-	json_array_foreach(list, i, v)
-	{
-		if (!json_is_string(v)) {
-			snprintf(
-			    err, errlen, "listen[%zu]: must be a string", i);
-			return -1;
-		}
-		if (parse_listen(json_string_value(v), &srv->addrs[i], err,
-		        errlen) == -1)
-			return -1;
-	}
-	return 0;
+	/* Plain HTTP, for what must work without TLS: SCEP (RFC 8894
+	 * §4.1), CRLs, ACME http-01 answers. */
+	return server_parse_list(srv, conf, "http_listen", 0, err, errlen);
 }
 
 /*
@@ -407,6 +428,29 @@ worker_init_handlers(struct server *srv, struct worker *w)
 	return 0;
 }
 
+/* One of a worker's two HTTP servers: TLS, or plain. */
+static struct evhttp *
+worker_evhttp(struct server *srv, struct worker *w, int tls)
+{
+	struct evhttp *http;
+
+	if ((http = evhttp_new(w->base)) == NULL)
+		return NULL;
+	if (tls)
+		evhttp_set_bevcb(http, server_tls_bev, srv);
+	evhttp_set_gencb(http, http_dispatch, w);
+	evhttp_set_max_headers_size(http, (ev_ssize_t)srv->max_header_bytes);
+	evhttp_set_max_body_size(http, (ev_ssize_t)srv->max_body_bytes);
+	evhttp_set_timeout_tv(http, &srv->read_timeout);
+	/* Read the rest of an oversized body before closing, so the client
+	 * sees our 413 rather than a reset. */
+	evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_allowed_methods(http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+	return http;
+}
+
 /* Set up one worker's loop, evhttp and sockets; runs on the main thread
  * so that bind errors are reported before anything is printed. */
 static int
@@ -415,34 +459,27 @@ worker_setup(struct server *srv, struct worker *w)
 	size_t i;
 
 	if ((w->base = event_base_new()) == NULL ||
-	    (w->http = evhttp_new(w->base)) == NULL)
+	    (w->http = worker_evhttp(srv, w, 1)) == NULL ||
+	    (w->http_plain = worker_evhttp(srv, w, 0)) == NULL)
 		return -1;
-	evhttp_set_bevcb(w->http, server_tls_bev, srv);
-	evhttp_set_gencb(w->http, http_dispatch, w);
-	evhttp_set_max_headers_size(w->http, (ev_ssize_t)srv->max_header_bytes);
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)srv->max_body_bytes);
-	evhttp_set_timeout_tv(w->http, &srv->read_timeout);
-	/* Read the rest of an oversized body before closing, so the client
-	 * sees our 413 rather than a reset. */
-	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
-	evhttp_set_allowed_methods(w->http,
-	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-	        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
-	if ((w->bound = calloc(srv->n_addrs, sizeof(*w->bound))) == NULL)
+	if ((w->bound = calloc(srv->n_addrs, sizeof(*w->bound))) == NULL ||
+	    (w->bound_on = calloc(srv->n_addrs, sizeof(*w->bound_on))) == NULL)
 		return -1;
 	for (i = 0; i < srv->n_addrs; i++) {
 		evutil_socket_t fd = server_socket(&srv->addrs[i]);
+		struct evhttp *on = srv->addrs[i].tls ? w->http : w->http_plain;
 
 		if (fd < 0) {
 			log_error("msg=\"cannot listen on %s: %s\"",
 			    srv->addrs[i].text, strerror(errno));
 			return -1;
 		}
-		if ((w->bound[i] = evhttp_accept_socket_with_handle(
-		         w->http, fd)) == NULL) {
+		if ((w->bound[i] = evhttp_accept_socket_with_handle(on, fd)) ==
+		    NULL) {
 			close(fd);
 			return -1;
 		}
+		w->bound_on[i] = on;
 		w->n_bound++;
 	}
 	if ((w->store = store_conn_open(gateway_store(srv->view.gw))) == NULL)
@@ -459,6 +496,8 @@ worker_teardown(struct worker *w)
 		return;
 	if (w->http != NULL)
 		evhttp_free(w->http);
+	if (w->http_plain != NULL)
+		evhttp_free(w->http_plain);
 	for (size_t i = 0; w->hstate != NULL && i < w->srv->view.n_routes;
 	     i++) {
 		const struct route *rt = &w->srv->routes[i];
@@ -478,6 +517,7 @@ worker_teardown(struct worker *w)
 		event_base_free(w->base);
 	store_conn_close(w->store);
 	free(w->bound);
+	free(w->bound_on);
 }
 
 static void *
@@ -562,7 +602,7 @@ worker_begin_drain(evutil_socket_t fd, short what, void *arg)
 
 	w->draining = 1;
 	for (i = 0; i < w->n_bound; i++)
-		evhttp_del_accept_socket(w->http, w->bound[i]);
+		evhttp_del_accept_socket(w->bound_on[i], w->bound[i]);
 	w->n_bound = 0;
 	worker_maybe_exit(w);
 	w->drain_timer = evtimer_new(w->base, worker_drain_timeout, w);
@@ -590,8 +630,8 @@ server_print_ready(const struct server *srv)
 	size_t i;
 
 	for (i = 0; i < srv->n_addrs; i++)
-		fprintf(
-		    stderr, "listening on https://%s\n", srv->addrs[i].text);
+		fprintf(stderr, "listening on %s://%s\n",
+		    srv->addrs[i].tls ? "https" : "http", srv->addrs[i].text);
 	fflush(stderr);
 	log_info("msg=\"ready\" workers=%u", srv->n_workers);
 }

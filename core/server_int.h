@@ -29,7 +29,9 @@ struct worker {
 	pthread_t thread;
 	struct event_base *base;
 	struct evhttp *http;
+	struct evhttp *http_plain; /* "http_listen" sockets, no TLS */
 	struct evhttp_bound_socket **bound;
+	struct evhttp **bound_on; /* which of the two each socket is on */
 	size_t n_bound;
 	struct store_conn *store;
 	void **hstate; /* per handler: its worker_init state */

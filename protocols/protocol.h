@@ -47,6 +47,9 @@ struct proto_handler {
 	int (*worker_init)(void *priv, struct event_base *base, void **wstate);
 	/* MAY. After the worker's loop ended.  NULL-safe. */
 	void (*worker_free)(void *wstate);
+	/* 1 when the handler also serves requests that came over plain HTTP
+	 * ("http_listen"); others answer those with 403. */
+	int plain_http;
 	/* MAY. Subcommands, ended by one with a NULL name. */
 	const struct proto_command *commands;
 };

@@ -125,4 +125,5 @@ const struct proto_handler publish_handler = {
     .init = publish_init,
     .handle = publish_handle,
     .free = NULL,
+    .plain_http = 1, /* CRL distribution points are plain HTTP */
 };
