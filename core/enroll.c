@@ -26,6 +26,8 @@ struct enroll_job {
 	void *arg;
 	X509 *cert;
 	char serial[41];
+	char allow_detail[256]; /* the policy's sentence, audited with the
+	                           certificate in one transaction */
 	int cancelled;
 	int submitting; /* inside enroll_submit: caller frees */
 	int finished;
@@ -158,6 +160,41 @@ enroll_stored(int rc, void *arg)
 	enroll_finish(job, ENROLL_OK, NULL);
 }
 
+/*
+ * One durable transaction: the policy's decision, the certificate and
+ * its "issued" record.  Takes rec.
+ */
+static void
+enroll_store(struct enroll_job *job, struct cert_record *rec,
+    const struct audit_record *issued)
+{
+	struct audit_record allow = *issued;
+	struct store_txn *t;
+
+	allow.event = "allow";
+	allow.detail = job->allow_detail;
+	allow.serial = NULL;
+	if ((t = store_txn_new()) == NULL || store_txn_audit(t, &allow) == -1) {
+		/* rec not handed over yet */
+		cert_record_clear(rec);
+		free(rec);
+		store_txn_free(t);
+		goto fail;
+	}
+	/* From here on the transaction owns rec, on every path. */
+	if (store_txn_cert(t, rec) == -1 || store_txn_audit(t, issued) == -1) {
+		store_txn_free(t);
+		goto fail;
+	}
+	if (store_submit_txn(
+	        gateway_store(job->gw), job->base, t, enroll_stored, job) == -1)
+		goto fail;
+	return;
+fail:
+	enroll_finish(job, ENROLL_STORE_ERROR,
+	    "the certificate could not be stored durably");
+}
+
 /* Backend completion: store the certificate before anyone sees it. */
 static void
 enroll_issued(
@@ -171,6 +208,7 @@ enroll_issued(
 		X509_free(cert);
 		if (reason == ENROLL_OK)
 			reason = ENROLL_BACKEND_ERROR;
+		enroll_audit(job, "allow", ENROLL_OK, job->allow_detail);
 		enroll_audit(job, "error", reason, detail);
 		enroll_finish(
 		    job, reason, detail ? detail : "the CA backend failed");
@@ -196,10 +234,7 @@ enroll_issued(
 	a.serial = job->serial;
 	log_info("req=%s event=issued serial=%s profile=%s", job->req->id,
 	    job->serial, job->req->profile);
-	if (store_submit_cert(gateway_store(job->gw), job->base, rec, &a,
-	        enroll_stored, job) == -1)
-		enroll_finish(job, ENROLL_STORE_ERROR,
-		    "the certificate could not be stored durably");
+	enroll_store(job, rec, &a);
 }
 
 static void
@@ -222,7 +257,7 @@ enroll_run(struct enroll_job *job)
 		enroll_finish(job, d.reason, d.detail);
 		return;
 	}
-	enroll_audit(job, "allow", ENROLL_OK, d.detail);
+	snprintf(job->allow_detail, sizeof(job->allow_detail), "%s", d.detail);
 	if ((backend = gateway_backend(job->gw, job->prof, &priv)) == NULL) {
 		enroll_finish(
 		    job, ENROLL_BACKEND_ERROR, "the profile has no CA backend");
