@@ -7,10 +7,12 @@
 #include "protocols/est/est.h"
 #include "protocols/protocol.h"
 #include "protocols/publish/publish.h"
+#include "protocols/scep/scep.h"
 
 const struct proto_handler *const proto_handlers[] = {
     &est_handler,
     &acme_handler,
+    &scep_handler,
     &publish_handler,
     NULL,
 };
