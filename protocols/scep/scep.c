@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "core/cert.h"
@@ -26,6 +27,7 @@
 #include "policy/policy.h"
 #include "protocols/scep/pkimsg.h"
 #include "protocols/scep/scep.h"
+#include "protocols/scep/scep_int.h"
 
 #define SCEP_MAX_MESSAGE (256 * 1024)
 
@@ -317,6 +319,7 @@ struct scep_call {
 	struct scep *s;
 	struct http_req *r;
 	struct scep_pkimsg *m;
+	struct enroll_req *req; /* while a one-time password is checked */
 };
 
 static void
@@ -380,6 +383,53 @@ renewal_signer(struct scep *s, struct http_req *r, X509 *signer,
 	return ok ? 0 : -1;
 }
 
+/* The store answered whether the one-time password was there (and is
+ * now used up): go on, or FAILURE badRequest. */
+static void
+otp_consumed(int rc, void *arg)
+{
+	struct scep_call *c = arg;
+	struct enroll_req *req = c->req;
+
+	c->req = NULL;
+	if (rc != 0) {
+		log_info("req=%s scep challenge refused (not static, no unused "
+		         "one-time password)",
+		    http_req_id(c->r));
+		scep_fail(c->s, c->r, c->m, SCEP_BAD_REQUEST);
+		enroll_req_free(req);
+		scep_pkimsg_free(c->m);
+		free(c);
+		return;
+	}
+	enroll_submit(c->s->gw, http_req_base(c->r), req, scep_done, c);
+}
+
+/*
+ * One-time passwords (`enrolld scep-otp add`) are stored as the SHA-256
+ * of the password (they are random, so no slow hash is needed) and used
+ * up by deleting them: of two requests racing with the same password,
+ * only one deletes it.
+ */
+static void
+otp_consume(struct scep_call *c, const char *pw)
+{
+	struct store_txn *t;
+	char id[2 * SHA256_DIGEST_LENGTH + 1];
+
+	scep_otp_id(pw, id, sizeof(id));
+	if ((t = store_txn_new()) == NULL ||
+	    store_txn_delete(t, SCEP_KIND_OTP, id) == -1) {
+		store_txn_free(t);
+		otp_consumed(-1, c);
+		return;
+	}
+	/* The store takes t, also when it refuses it. */
+	if (store_submit_txn(gateway_store(c->s->gw), http_req_base(c->r), t,
+	        otp_consumed, c) == -1)
+		otp_consumed(-1, c);
+}
+
 /* PKCSReq and RenewalReq through the pipeline.  Takes m. */
 static void
 scep_enroll(struct scep *s, struct http_req *r, const char *profile,
@@ -417,17 +467,29 @@ scep_enroll(struct scep *s, struct http_req *r, const char *profile,
 	} else {
 		/* §2.3: the challenge password rides in the CSR. */
 		pw = csr_challenge_password(req->csr);
-		if (s->challenge == NULL || pw == NULL ||
-		    !passwd_equal(
-		        pw, strlen(pw), s->challenge, strlen(s->challenge))) {
+		if (pw == NULL) {
 			scep_fail(s, r, m, SCEP_BAD_REQUEST);
 			goto fail;
 		}
+		if (s->challenge == NULL ||
+		    !passwd_equal(
+		        pw, strlen(pw), s->challenge, strlen(s->challenge))) {
+			/* Not the static one: perhaps a one-time password. */
+			snprintf(who, sizeof(who), "scep:otp");
+			if (enroll_req_set_requester(req, who, how) == -1)
+				goto fail_reply;
+			c->s = s;
+			c->r = r;
+			c->m = m;
+			c->req = req;
+			otp_consume(c, pw);
+			OPENSSL_cleanse(pw, strlen(pw));
+			free(pw);
+			return;
+		}
 	}
-	if (enroll_req_set_requester(req, who, how) == -1) {
-		scep_fail(s, r, m, SCEP_BAD_REQUEST);
-		goto fail;
-	}
+	if (enroll_req_set_requester(req, who, how) == -1)
+		goto fail_reply;
 	c->s = s;
 	c->r = r;
 	c->m = m;
@@ -436,6 +498,8 @@ scep_enroll(struct scep *s, struct http_req *r, const char *profile,
 	free(pw);
 	enroll_submit(s->gw, http_req_base(r), req, scep_done, c);
 	return;
+fail_reply:
+	scep_fail(s, r, m, SCEP_BAD_REQUEST);
 fail:
 	if (pw != NULL)
 		OPENSSL_cleanse(pw, strlen(pw));
@@ -616,4 +680,5 @@ const struct proto_handler scep_handler = {
     .handle = scep_handle,
     .free = scep_free,
     .plain_http = 1, /* RFC 8894 §4.1: SCEP runs over plain HTTP */
+    .commands = scep_commands,
 };
