@@ -58,6 +58,8 @@ static int attr_ready;
 
 static pthread_once_t legacy_once = PTHREAD_ONCE_INIT;
 static int legacy_ready;
+/* What legacy_init loaded, unloaded by scep_pkimsg_cleanup. */
+static OSSL_PROVIDER *prov_default, *prov_legacy;
 
 /*
  * ASN.1 the CMS API does not expose.  OpenSSL's template macros need a
@@ -188,8 +190,8 @@ legacy_init(void)
 		legacy_ready = 1;
 		return;
 	}
-	if (OSSL_PROVIDER_load(NULL, "default") == NULL ||
-	    OSSL_PROVIDER_load(NULL, "legacy") == NULL) {
+	if ((prov_default = OSSL_PROVIDER_load(NULL, "default")) == NULL ||
+	    (prov_legacy = OSSL_PROVIDER_load(NULL, "legacy")) == NULL) {
 		log_openssl(LOG_LVL_ERROR,
 		    "scep: cannot load the legacy "
 		    "provider (single DES)");
@@ -809,4 +811,14 @@ out:
 	CMS_ContentInfo_free(cms);
 	ERR_clear_error();
 	return ret;
+}
+
+void
+scep_pkimsg_cleanup(void)
+{
+	if (prov_legacy != NULL)
+		OSSL_PROVIDER_unload(prov_legacy);
+	if (prov_default != NULL)
+		OSSL_PROVIDER_unload(prov_default);
+	prov_legacy = prov_default = NULL;
 }

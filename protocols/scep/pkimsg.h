@@ -66,6 +66,9 @@ struct scep_pkimsg *scep_pkimsg_parse(const unsigned char *der, size_t len,
     const struct scep_parse_opts *opts, enum scep_parse_error *err,
     struct scep_pkimsg **partial);
 void scep_pkimsg_free(struct scep_pkimsg *m);
+/* Unload the OpenSSL providers loaded for single DES.  Once, at exit,
+ * when no message is being parsed any more. */
+void scep_pkimsg_cleanup(void);
 
 enum scep_msg_type scep_pkimsg_type(const struct scep_pkimsg *m);
 const char *scep_pkimsg_transaction_id(const struct scep_pkimsg *m);

@@ -106,6 +106,8 @@ scep_free(void *priv)
 	X509_free(s->ra_cert);
 	EVP_PKEY_free(s->ra_key);
 	free(s);
+	/* The workers are gone: no message is being parsed. */
+	scep_pkimsg_cleanup();
 }
 
 static int
