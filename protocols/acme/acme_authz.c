@@ -391,28 +391,6 @@ fail:
 	return NULL;
 }
 
-/* Per-account failed validations (cfg.failed_validations_per_hour).
- * 0, or -1 after a problem reply. */
-static int
-validation_rate(struct acme_req *ar)
-{
-	int limit = ar->acme->cfg.failed_validations_per_hour;
-	long n;
-
-	if (limit <= 0)
-		return 0;
-	n = store_obj_count(
-	    ar->sc, ACME_KIND_VFAIL, 1, ar->account.id, time(NULL) - 3600);
-	if (n < limit)
-		return 0;
-	ar->retry_after = 3600;
-	acme_req_problem(ar, 429, ACME_ERR_RATE_LIMITED,
-	    "too many failed validations for this account: %ld in the last "
-	    "hour (limit %d)",
-	    n, limit);
-	return -1;
-}
-
 void
 acme_challenge(struct acme_req *ar, const char *authz_id, const char *type)
 {
@@ -444,7 +422,9 @@ acme_challenge(struct acme_req *ar, const char *authz_id, const char *type)
 	if (ar->payload != NULL && strcmp(authz_status(doc), "pending") == 0 &&
 	    strcmp(json_string_value(json_object_get(found, "status")),
 	        "pending") == 0) {
-		if (validation_rate(ar) == -1)
+		if (acme_rate_check(ar, ACME_KIND_VFAIL,
+		        ar->acme->cfg.failed_validations_per_hour,
+		        "failed validations") == -1)
 			goto out;
 		json_object_set_new(found, "status", json_string("processing"));
 		if ((v = validation_new(ar, authz_id, doc, found, ct)) ==

@@ -175,6 +175,11 @@ int acme_obj_load(struct store_conn *sc, const char *kind, const char *id,
  * problem reply. */
 int acme_obj_load_owned(struct acme_req *ar, const char *kind, const char *what,
     const char *id, struct store_obj *o, json_t **doc);
+/* Per-account hourly limit: objects of `kind` whose key1 is the account
+ * and made in the last hour (orders, failed validations).  0, or -1
+ * after a 429 rateLimited reply naming `what`. */
+int acme_rate_check(
+    struct acme_req *ar, const char *kind, int limit, const char *what);
 /* Queue a put of `o` with `doc` serialised as its JSON. 0 / -1. */
 int acme_obj_save(
     struct store_txn *t, const struct store_obj *o, const json_t *doc);

@@ -230,27 +230,6 @@ oom:
 	return -1;
 }
 
-/* Per-account order rate (cfg.orders_per_hour).  0, or -1 after reply. */
-static int
-order_rate(struct acme_req *ar)
-{
-	int limit = ar->acme->cfg.orders_per_hour;
-	long n;
-
-	if (limit <= 0)
-		return 0;
-	n = store_obj_count(
-	    ar->sc, ACME_KIND_ORDER, 1, ar->account.id, time(NULL) - 3600);
-	if (n < limit)
-		return 0;
-	ar->retry_after = 3600;
-	acme_req_problem(ar, 429, ACME_ERR_RATE_LIMITED,
-	    "too many new orders for this account: %ld in the last hour "
-	    "(limit %d)",
-	    n, limit);
-	return -1;
-}
-
 /* The profile of a new order: payload "profile", else the path's. */
 static const char *
 order_profile(struct acme_req *ar)
@@ -317,7 +296,9 @@ acme_new_order(struct acme_req *ar)
 	prof = policy_profile(gateway_policy(ar->acme->gw), pname);
 	if (order_identifiers(ar, &idents) == -1)
 		return;
-	if (order_policy(ar, prof, idents) == -1 || order_rate(ar) == -1)
+	if (order_policy(ar, prof, idents) == -1 ||
+	    acme_rate_check(ar, ACME_KIND_ORDER, ar->acme->cfg.orders_per_hour,
+	        "new orders") == -1)
 		goto out;
 	if (acme_random_id(id, sizeof(id)) == -1)
 		goto oom;

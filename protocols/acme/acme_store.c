@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "protocols/acme/acme_int.h"
 
@@ -58,5 +59,23 @@ acme_obj_load_owned(struct acme_req *ar, const char *kind, const char *what,
 	else
 		acme_req_problem(ar, 404, ACME_ERR_MALFORMED,
 		    "no such %s for this account", what);
+	return -1;
+}
+
+int
+acme_rate_check(
+    struct acme_req *ar, const char *kind, int limit, const char *what)
+{
+	long n;
+
+	if (limit <= 0)
+		return 0;
+	n = store_obj_count(ar->sc, kind, 1, ar->account.id, time(NULL) - 3600);
+	if (n < limit)
+		return 0;
+	ar->retry_after = 3600;
+	acme_req_problem(ar, 429, ACME_ERR_RATE_LIMITED,
+	    "too many %s for this account: %ld in the last hour (limit %d)",
+	    what, n, limit);
 	return -1;
 }

@@ -225,3 +225,23 @@ lib_file_mode()
 {
 	stat -c '%a' "$1"
 }
+
+# lib_start_challtestsrv DNS_PORT MGMT_PORT: Pebble's mock DNS (every name
+# resolves to 127.0.0.1; TXT records set over its management API) in the
+# background, tracked; waits (bounded) until its management port answers.
+lib_start_challtestsrv()
+{
+	local dns=$1 mgmt=$2 i
+	pebble-challtestsrv -dns01 "127.0.0.1:$dns" -http01 "" -https01 "" \
+	    -tlsalpn01 "" -management "127.0.0.1:$mgmt" \
+	    -defaultIPv4 127.0.0.1 -defaultIPv6 "" >"$T_DIR/cts.log" 2>&1 &
+	lib_track $!
+	for i in $(seq 100); do
+		curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$mgmt/" \
+		    2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "pebble-challtestsrv did not answer on $mgmt:" >&2
+	cat "$T_DIR/cts.log" >&2
+	return 1
+}

@@ -49,26 +49,7 @@ lib_json_edit "$CFG" '.profiles.default.dns.allow_wildcards = true |
     .profiles.short = (.profiles.default | .validity_days = 7) |
     .acme.profiles += ["short"]'
 
-# start_challtestsrv: the mock DNS every name resolves through; waits
-# (bounded) until its management port answers.
-start_challtestsrv()
-{
-	local i
-	pebble-challtestsrv -dns01 "127.0.0.1:$DNS" -http01 "" -https01 "" \
-	    -tlsalpn01 "" -management "127.0.0.1:$MGMT" \
-	    -defaultIPv4 127.0.0.1 -defaultIPv6 "" >"$T_DIR/cts.log" 2>&1 &
-	lib_track $!
-	for i in $(seq 100); do
-		$CURL -o /dev/null "http://127.0.0.1:$MGMT/" 2>/dev/null &&
-		    return 0
-		sleep 0.1
-	done
-	echo "pebble-challtestsrv did not answer on $MGMT:" >&2
-	cat "$T_DIR/cts.log" >&2
-	return 1
-}
-
-if ! start_challtestsrv; then
+if ! lib_start_challtestsrv "$DNS" "$MGMT"; then
 	lib_fail "pebble-challtestsrv did not come up"
 	lib_summary
 fi
