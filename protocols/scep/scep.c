@@ -622,8 +622,21 @@ scep_pkiop(struct scep *s, struct http_req *r, const char *profile,
 	}
 }
 
-/* PKIOperation by GET: message= base64, tolerant of line breaks and of
- * unescaped '+' and '/'. */
+/* Clients send message= in the standard alphabet, escaped or not, or
+ * in the URL-safe one (micromdm's scepclient): take both. */
+static void
+b64_url_to_std(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '-')
+			*s = '+';
+		else if (*s == '_')
+			*s = '/';
+	}
+}
+
+/* PKIOperation by GET: message= base64, tolerant of line breaks, of
+ * unescaped '+' and '/', and of the URL-safe alphabet. */
 static void
 scep_pkiop_get(struct scep *s, struct http_req *r, const char *profile)
 {
@@ -631,9 +644,11 @@ scep_pkiop_get(struct scep *s, struct http_req *r, const char *profile)
 	unsigned char *der = NULL;
 	size_t len = 0;
 
-	if (b64 == NULL ||
-	    query_param(http_req_query(r), "message", b64, SCEP_MAX_MESSAGE) !=
-	        0 ||
+	if (b64 != NULL &&
+	    query_param(http_req_query(r), "message", b64, SCEP_MAX_MESSAGE) ==
+	        0)
+		b64_url_to_std(b64);
+	if (b64 == NULL || b64[0] == '\0' ||
 	    (der = encoding_b64_decode(b64, strlen(b64), &len)) == NULL)
 		http_reply_text(r, 400, "message= must be a base64 pkiMessage");
 	else
