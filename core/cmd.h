@@ -10,6 +10,7 @@ int cmd_run(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_hash_password(int argc, char **argv);
+int cmd_pending(int argc, char **argv);
 
 struct gateway;
 /*

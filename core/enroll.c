@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "backends/backend.h"
+#include "core/approval.h"
 #include "core/cert.h"
 #include "core/enroll.h"
 #include "core/gateway.h"
@@ -28,6 +29,7 @@ struct enroll_job {
 	char serial[41];
 	char allow_detail[256]; /* the policy's sentence, audited with the
 	                           certificate in one transaction */
+	long approval_version;  /* > 0: an approved request, mark it issued */
 	int cancelled;
 	int submitting; /* inside enroll_submit: caller frees */
 	int finished;
@@ -182,7 +184,10 @@ enroll_store(struct enroll_job *job, struct cert_record *rec,
 		goto fail;
 	}
 	/* From here on the transaction owns rec, on every path. */
-	if (store_txn_cert(t, rec) == -1 || store_txn_audit(t, issued) == -1) {
+	if (store_txn_cert(t, rec) == -1 || store_txn_audit(t, issued) == -1 ||
+	    (job->approval_version > 0 &&
+	        approval_txn_issued(t, job->req->pending_key,
+	            job->approval_version, job->serial) == -1)) {
 		store_txn_free(t);
 		goto fail;
 	}
@@ -237,13 +242,120 @@ enroll_issued(
 	enroll_store(job, rec, &a);
 }
 
+static void enroll_issue(struct enroll_job *job);
+
+/* The pending request is stored: tell the client to come back. */
+static void
+enroll_queued(int rc, void *arg)
+{
+	struct enroll_job *job = arg;
+
+	if (rc != 0) {
+		enroll_finish(job, ENROLL_STORE_ERROR,
+		    "the request could not be queued for approval");
+		return;
+	}
+	enroll_audit(job, "pending", ENROLL_PENDING, job->req->pending_key);
+	enroll_finish(
+	    job, ENROLL_PENDING, "waiting for an operator's approval");
+}
+
+/* A request approved and issued before: hand out that certificate. */
+static void
+enroll_reissue(struct enroll_job *job, const char *serial)
+{
+	struct cert_record rec;
+
+	memset(&rec, 0, sizeof(rec));
+	if (store_cert_get(job->req->sc, serial, &rec) != 0 ||
+	    (job->cert = cert_from_pem(rec.pem, strlen(rec.pem))) == NULL) {
+		cert_record_clear(&rec);
+		enroll_finish(job, ENROLL_STORE_ERROR,
+		    "the approved certificate cannot be read");
+		return;
+	}
+	snprintf(job->serial, sizeof(job->serial), "%s", rec.serial);
+	cert_record_clear(&rec);
+	enroll_finish(job, ENROLL_OK, NULL);
+}
+
+/*
+ * A profile that requires approval (core/approval.h): queue the request
+ * the first time, then answer from its state on every retry.
+ */
+static void
+enroll_approval(struct enroll_job *job)
+{
+	struct store_txn *t;
+	char serial[41];
+	long version = 0;
+	int state;
+
+	if (job->req->pending_key == NULL || job->req->sc == NULL) {
+		enroll_finish(job, ENROLL_UNAUTHORIZED,
+		    "this profile requires approval, which this protocol "
+		    "cannot wait for");
+		return;
+	}
+	state = approval_state(job->req->sc, job->req->pending_key, serial,
+	    sizeof(serial), &version);
+	switch (state) {
+	case APPROVAL_NONE:
+		if ((t = store_txn_new()) == NULL ||
+		    approval_txn_create(t, job->req->pending_key, job->req) ==
+		        -1) {
+			store_txn_free(t);
+			enroll_finish(job, ENROLL_INTERNAL, "out of memory");
+			return;
+		}
+		if (store_submit_txn(gateway_store(job->gw), job->base, t,
+		        enroll_queued, job) == -1)
+			enroll_queued(-1, job);
+		return;
+	case APPROVAL_PENDING:
+		enroll_finish(
+		    job, ENROLL_PENDING, "waiting for an operator's approval");
+		return;
+	case APPROVAL_REJECTED:
+		enroll_audit(job, "deny", ENROLL_UNAUTHORIZED,
+		    "rejected by an operator");
+		enroll_finish(
+		    job, ENROLL_UNAUTHORIZED, "rejected by an operator");
+		return;
+	case APPROVAL_ISSUED:
+		enroll_reissue(job, serial);
+		return;
+	case APPROVAL_APPROVED:
+		job->approval_version = version;
+		enroll_issue(job);
+		return;
+	default:
+		enroll_finish(job, ENROLL_STORE_ERROR,
+		    "the approval queue cannot be read");
+		return;
+	}
+}
+
+static void
+enroll_issue(struct enroll_job *job)
+{
+	struct issue_params params;
+	const struct ca_backend *backend;
+	void *priv;
+
+	if ((backend = gateway_backend(job->gw, job->prof, &priv)) == NULL) {
+		enroll_finish(
+		    job, ENROLL_BACKEND_ERROR, "the profile has no CA backend");
+		return;
+	}
+	policy_issue_params(job->prof, job->req, &params);
+	backend->issue(priv, job->base, job->req, &params, enroll_issued, job);
+}
+
 static void
 enroll_run(struct enroll_job *job)
 {
 	struct policy_decision d;
-	struct issue_params params;
-	const struct ca_backend *backend;
-	void *priv;
 
 	job->prof = policy_profile(gateway_policy(job->gw), job->req->profile);
 	if (job->prof == NULL) {
@@ -258,13 +370,10 @@ enroll_run(struct enroll_job *job)
 		return;
 	}
 	snprintf(job->allow_detail, sizeof(job->allow_detail), "%s", d.detail);
-	if ((backend = gateway_backend(job->gw, job->prof, &priv)) == NULL) {
-		enroll_finish(
-		    job, ENROLL_BACKEND_ERROR, "the profile has no CA backend");
-		return;
-	}
-	policy_issue_params(job->prof, job->req, &params);
-	backend->issue(priv, job->base, job->req, &params, enroll_issued, job);
+	if (profile_requires_approval(job->prof))
+		enroll_approval(job);
+	else
+		enroll_issue(job);
 }
 
 struct enroll_job *

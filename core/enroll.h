@@ -70,6 +70,8 @@ const char *enroll_proto_name(enum enroll_proto p);
 
 enum ident_type { IDENT_DNS, IDENT_IP, IDENT_EMAIL, IDENT_URI };
 
+struct store_conn;
+
 struct enroll_ident {
 	enum ident_type type;
 	char *value;          /* DNS lower-case; IP canonical text */
@@ -90,6 +92,12 @@ struct enroll_req {
 	X509 *renewal_of;     /* certificate being renewed, owned, or NULL */
 	int validity_days;    /* requested; 0 = profile default */
 	EVP_PKEY *server_key; /* serverkeygen: key made by us, owned */
+	/* Approval queue (core/approval.h): the protocol's stable name for
+	 * this request across the client's retries ("scep:TID"), owned, and
+	 * the calling worker's store connection for reading its state,
+	 * borrowed.  Without both, a profile that requires approval denies. */
+	char *pending_key;
+	struct store_conn *sc;
 	/* the CSR's public key, owned; NULL: use X509_REQ_get0_pubkey(csr) */
 	EVP_PKEY *csr_key;
 	int csr_sig_ok; /* with csr_key: 1 when the CSR signature verified

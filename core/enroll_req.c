@@ -98,6 +98,7 @@ enroll_req_free(struct enroll_req *req)
 	X509_REQ_free(req->csr);
 	X509_free(req->renewal_of);
 	EVP_PKEY_free(req->server_key);
+	free(req->pending_key);
 	EVP_PKEY_free(req->csr_key);
 	free(req);
 }

@@ -24,6 +24,9 @@ static const struct {
     {"revoke", cmd_revoke,
         "revoke --config FILE --serial HEX "
         "[--reason N]"},
+    {"pending", cmd_pending,
+        "pending list [--state STATE] | approve KEY | reject KEY "
+        "--config FILE"},
     {"hash-password", cmd_hash_password,
         "hash-password  (reads the "
         "password from standard input)"},

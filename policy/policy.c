@@ -125,3 +125,9 @@ profile_eku_nids(const struct profile *prof, size_t *n)
 	*n = prof->n_eku;
 	return prof->eku_nids;
 }
+
+int
+profile_requires_approval(const struct profile *prof)
+{
+	return prof->require_approval;
+}

@@ -22,6 +22,16 @@
  *   requesters         [string] user names allowed; "*" = any
  *                               authenticated requester [["*"]]
  *   allow_anonymous    bool     [false]
+ *   require_approval   bool     an operator approves each request
+ *                               (core/approval.h) [false]
+ *   subject_rules.cn_pattern  string  POSIX ERE the last subject CN must
+ *                               match whole (a CSR without a CN is then
+ *                               denied) [none]
+ *   subject_rules.require [string] of "O","OU","C","ST","L","CN",
+ *                               "emailAddress", each present and
+ *                               non-empty in the CSR subject [[]]
+ *   subject_rules.allow_cn_only bool  false: deny a CSR without a
+ *                               subjectAltName extension [true]
  */
 #ifndef ENROLLD_POLICY_H
 #define ENROLLD_POLICY_H
@@ -57,6 +67,8 @@ const char *profile_backend(const struct profile *prof);
 /* The key type the profile prefers (first of key_types), for csrattrs
  * and serverkeygen; *rsa_bits set for KEY_RSA. */
 enum key_kind profile_preferred_key(const struct profile *prof, int *rsa_bits);
+/* 1 when an operator must approve each request (core/approval.h). */
+int profile_requires_approval(const struct profile *prof);
 /* EKU NIDs of the profile; borrowed. */
 const int *profile_eku_nids(const struct profile *prof, size_t *n);
 

@@ -7,14 +7,16 @@
 #ifndef ENROLLD_POLICY_INT_H
 #define ENROLLD_POLICY_INT_H
 
+#include <regex.h>
 #include <stddef.h>
 
 #include <jansson.h>
 
 #include "core/cert.h"
 
-#define PROFILE_MAX_KEY_TYPES 5 /* rsa, p256, p384, p521, ed25519 */
-#define PROFILE_MAX_EKU 4       /* the four names of profile.c */
+#define PROFILE_MAX_KEY_TYPES 5       /* rsa, p256, p384, p521, ed25519 */
+#define PROFILE_MAX_EKU 4             /* the four names of profile.c */
+#define PROFILE_MAX_SUBJECT_REQUIRE 7 /* O OU C ST L CN emailAddress */
 
 /* One "ip.allow" entry: a network of `len` (4 or 16) address bytes. */
 struct policy_cidr {
@@ -45,6 +47,12 @@ struct profile {
 	char **requesters; /* "*" = any authenticated requester */
 	size_t n_requesters;
 	int allow_anonymous;
+	int require_approval; /* core/approval.h: an operator decides */
+	/* subject_rules */
+	regex_t *cn_regex; /* "^(cn_pattern)$", owned; NULL: no pattern */
+	int subject_require[PROFILE_MAX_SUBJECT_REQUIRE]; /* NIDs */
+	size_t n_subject_require;
+	int allow_cn_only; /* 0: a CSR without a SAN extension is denied */
 };
 
 /*

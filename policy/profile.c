@@ -23,8 +23,9 @@
 #define MAX_RSA_BITS 16384
 #define DEFAULT_MAX_SANS 10
 #define MAX_SANS 1000
-#define MAX_LIST 4096 /* entries in any one list */
-#define MAX_NAME 64   /* profile name; it appears in URLs (EST labels) */
+#define MAX_LIST 4096    /* entries in any one list */
+#define MAX_NAME 64      /* profile name; it appears in URLs (EST labels) */
+#define MAX_PATTERN 1024 /* subject_rules.cn_pattern characters */
 #define PATH_LEN 256
 
 struct parse_ctx {
@@ -63,6 +64,20 @@ static const struct {
     {"clientAuth", NID_client_auth},
     {"codeSigning", NID_code_sign},
     {"emailProtection", NID_email_protect},
+};
+
+/* subject_rules.require: the attributes a device subject commonly has. */
+static const struct {
+	const char *name;
+	int nid;
+} subject_attrs[] = {
+    {"O", NID_organizationName},
+    {"OU", NID_organizationalUnitName},
+    {"C", NID_countryName},
+    {"ST", NID_stateOrProvinceName},
+    {"L", NID_localityName},
+    {"CN", NID_commonName},
+    {"emailAddress", NID_pkcs9_emailAddress},
 };
 
 static void __attribute__((format(printf, 2, 3)))
@@ -417,8 +432,185 @@ parse_allow_anonymous(struct parse_ctx *ctx, const json_t *v, const char *path)
 	return get_bool(ctx, v, path, &ctx->prof->allow_anonymous);
 }
 
+static int
+parse_require_approval(struct parse_ctx *ctx, const json_t *v, const char *path)
+{
+	return get_bool(ctx, v, path, &ctx->prof->require_approval);
+}
+
+/*
+ * Past the bracket expression starting at `p` ('['), or NULL when it is
+ * not closed.  Inside it ')' and '\' are literal; "[:alpha:]", "[.-.]"
+ * and "[=a=]" may hold a ']' of their own.
+ */
+static const char *
+skip_bracket(const char *p)
+{
+	char close[3] = {'\0', ']', '\0'};
+	const char *end;
+
+	p++;
+	if (*p == '^')
+		p++;
+	if (*p == ']') /* first, it is a member, not the end */
+		p++;
+	while (*p != '\0' && *p != ']') {
+		if (p[0] == '[' &&
+		    (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			close[0] = p[1];
+			if ((end = strstr(p + 2, close)) == NULL)
+				return NULL;
+			p = end + 2;
+		} else
+			p++;
+	}
+	return *p == ']' ? p + 1 : NULL;
+}
+
+/*
+ * 0 when `pat` stays inside the "^(" ... ")$" wrapper it is compiled
+ * in, else -1 with *why set.  A ')' that closes no '(' of the pattern
+ * would close the wrapper early and unanchor the rest ("a)|(b" becomes
+ * "^(a)|(b)$"), and the wrapped pattern is valid, so regcomp does not
+ * catch it.  A back-reference would count the wrapper's group, so "\1"
+ * would mean something else than written.  What regcomp rejects anyway
+ * (an unclosed '(') is left to it.
+ */
+static int
+pattern_contained(const char *pat, const char **why)
+{
+	const char *p = pat;
+	size_t depth = 0;
+
+	while (*p != '\0') {
+		switch (*p) {
+		case '\\':
+			if (p[1] >= '1' && p[1] <= '9') {
+				*why = "back-references are not supported";
+				return -1;
+			}
+			p += p[1] != '\0' ? 2 : 1;
+			continue;
+		case '[':
+			if ((p = skip_bracket(p)) == NULL) {
+				*why = "a '[' has no closing ']'";
+				return -1;
+			}
+			continue;
+		case '(':
+			depth++;
+			break;
+		case ')':
+			if (depth == 0) {
+				*why = "a ')' closes no '('";
+				return -1;
+			}
+			depth--;
+			break;
+		default:
+			break;
+		}
+		p++;
+	}
+	return 0;
+}
+
+/*
+ * Compile the pattern once, anchored at both ends: the whole CN must
+ * match, not a part of it.
+ */
+static int
+parse_cn_pattern(struct parse_ctx *ctx, const json_t *v, const char *path)
+{
+	struct profile *prof = ctx->prof;
+	const char *pat = json_string_value(v), *why;
+	char *wrapped = NULL, msg[128];
+	regex_t *re = NULL;
+	size_t len, size;
+	int rc = -1, e;
+
+	if (pat == NULL || (len = json_string_length(v)) == 0 ||
+	    len > MAX_PATTERN || strlen(pat) != len) {
+		seterr(ctx,
+		    "%s: must be a non-empty string of at most %d "
+		    "characters",
+		    path, MAX_PATTERN);
+		goto out;
+	}
+	if (pattern_contained(pat, &why) == -1) {
+		seterr(ctx, "%s: %s", path, why);
+		goto out;
+	}
+	size = len + sizeof("^()$");
+	if ((wrapped = malloc(size)) == NULL ||
+	    (re = calloc(1, sizeof(*re))) == NULL) {
+		seterr(ctx, "%s: out of memory", path);
+		goto out;
+	}
+	snprintf(wrapped, size, "^(%s)$", pat);
+	if ((e = regcomp(re, wrapped, REG_EXTENDED | REG_NOSUB)) != 0) {
+		/* A failed regcomp leaves nothing for regfree. */
+		regerror(e, re, msg, sizeof(msg));
+		seterr(ctx, "%s: not a POSIX extended regular expression (%s)",
+		    path, msg);
+		goto out;
+	}
+	if (prof->cn_regex != NULL)
+		regfree(prof->cn_regex);
+	free(prof->cn_regex);
+	prof->cn_regex = re;
+	re = NULL;
+	rc = 0;
+out:
+	free(re);
+	free(wrapped);
+	return rc;
+}
+
+static int
+require_elem(struct parse_ctx *ctx, const char *s, const char *path)
+{
+	struct profile *prof = ctx->prof;
+	char buf[64];
+	size_t i, j;
+
+	for (i = 0; i < sizeof(subject_attrs) / sizeof(subject_attrs[0]); i++) {
+		if (strcmp(s, subject_attrs[i].name) != 0)
+			continue;
+		for (j = 0; j < prof->n_subject_require; j++) {
+			if (prof->subject_require[j] == subject_attrs[i].nid) {
+				seterr(
+				    ctx, "%s: \"%s\" is listed twice", path, s);
+				return -1;
+			}
+		}
+		prof->subject_require[prof->n_subject_require++] =
+		    subject_attrs[i].nid;
+		return 0;
+	}
+	seterr(ctx,
+	    "%s: \"%s\" is not one of O, OU, C, ST, L, CN, emailAddress", path,
+	    clean(s, buf, sizeof(buf)));
+	return -1;
+}
+
+static int
+parse_require(struct parse_ctx *ctx, const json_t *v, const char *path)
+{
+	ctx->prof->n_subject_require = 0;
+	return each_string(ctx, v, path, require_elem);
+}
+
+static int
+parse_allow_cn_only(struct parse_ctx *ctx, const json_t *v, const char *path)
+{
+	return get_bool(ctx, v, path, &ctx->prof->allow_cn_only);
+}
+
 static int parse_dns(struct parse_ctx *, const json_t *, const char *);
 static int parse_ip(struct parse_ctx *, const json_t *, const char *);
+static int parse_subject_rules(
+    struct parse_ctx *, const json_t *, const char *);
 
 static const struct profile_key profile_keys[] = {{"backend", parse_backend},
     {"validity_days", parse_validity},
@@ -427,7 +619,9 @@ static const struct profile_key profile_keys[] = {{"backend", parse_backend},
     {"max_sans", parse_max_sans}, {"allow_email", parse_allow_email},
     {"allow_uri", parse_allow_uri}, {"eku", parse_eku},
     {"subject", parse_subject}, {"requesters", parse_requesters},
-    {"allow_anonymous", parse_allow_anonymous}, {NULL, NULL}};
+    {"allow_anonymous", parse_allow_anonymous},
+    {"require_approval", parse_require_approval},
+    {"subject_rules", parse_subject_rules}, {NULL, NULL}};
 
 static const struct profile_key dns_keys[] = {
     {"allow_suffixes", parse_suffixes}, {"allow_wildcards", parse_wildcards},
@@ -435,6 +629,10 @@ static const struct profile_key dns_keys[] = {
 
 static const struct profile_key ip_keys[] = {
     {"allow", parse_ip_allow}, {NULL, NULL}};
+
+static const struct profile_key subject_keys[] = {
+    {"cn_pattern", parse_cn_pattern}, {"require", parse_require},
+    {"allow_cn_only", parse_allow_cn_only}, {NULL, NULL}};
 
 /*
  * Walk the object `obj` at `prefix` ("profiles.web" or
@@ -484,6 +682,12 @@ parse_ip(struct parse_ctx *ctx, const json_t *v, const char *path)
 	return parse_object(ctx, v, path, ip_keys);
 }
 
+static int
+parse_subject_rules(struct parse_ctx *ctx, const json_t *v, const char *path)
+{
+	return parse_object(ctx, v, path, subject_keys);
+}
+
 /* Defaults that need no allocation, set before the keys are read. */
 static void
 set_defaults(struct profile *prof)
@@ -502,6 +706,7 @@ set_defaults(struct profile *prof)
 	for (i = 0; i < 2; i++)
 		prof->eku_nids[i] = eku_names[i].nid;
 	prof->n_eku = 2;
+	prof->allow_cn_only = 1;
 }
 
 /* Defaults of list keys the config left out, and cross-key checks. */
@@ -604,5 +809,8 @@ policy_profile_free(struct profile *prof)
 	strings_free(prof->suffixes, prof->n_suffixes);
 	free(prof->ip_allow);
 	strings_free(prof->requesters, prof->n_requesters);
+	if (prof->cn_regex != NULL)
+		regfree(prof->cn_regex);
+	free(prof->cn_regex);
 	free(prof);
 }

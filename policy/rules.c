@@ -1,14 +1,19 @@
 /*
  * The rules of a profile, applied in a fixed order to one enrollment
- * request: requester, CSR signature, keys, identifier count, each
- * identifier, validity.  The first rule that denies decides; its
+ * request: requester, CSR signature, keys, subject, identifier count,
+ * each identifier, validity.  The first rule that denies decides; its
  * sentence names the rule and the offending value, and is safe to show
  * a client (peer bytes pass through log_sanitize first).
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <regex.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "core/cert.h"
 #include "core/csr.h"
@@ -152,6 +157,134 @@ rule_keys(const struct profile *prof, const struct enroll_req *req,
 	    judge_key(prof, req->server_key, "server-generated key", out) !=
 	        RC_OK)
 		return RC_ERROR;
+	return RC_OK;
+}
+
+/* 1 when `name` has an attribute `nid` with a non-empty value, else 0. */
+static int
+has_attr(const X509_NAME *name, int nid)
+{
+	const X509_NAME_ENTRY *ent;
+	int idx = -1;
+
+	while ((idx = X509_NAME_get_index_by_NID(name, nid, idx)) >= 0) {
+		ent = X509_NAME_get_entry(name, idx);
+		if (ASN1_STRING_length(X509_NAME_ENTRY_get_data(ent)) > 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * subject_rules.cn_pattern: the last (most specific) CN, as UTF-8, must
+ * match the anchored pattern.  A subject without a CN is denied; so is
+ * a CN holding a NUL, which regexec would see cut short.
+ */
+static enum rc
+judge_cn(const struct profile *prof, const X509_NAME *name,
+    struct policy_decision *out)
+{
+	unsigned char *utf8 = NULL;
+	char *cn = NULL, buf[SHOWN_LEN];
+	enum rc rc = RC_ERROR;
+	int idx = -1, last = -1, len, e;
+
+	while (
+	    (idx = X509_NAME_get_index_by_NID(name, NID_commonName, idx)) >= 0)
+		last = idx;
+	if (last < 0) {
+		deny(out, ENROLL_BAD_CSR,
+		    "subject has no CN, required by "
+		    "profiles.%s.subject_rules.cn_pattern",
+		    prof->name);
+		goto out;
+	}
+	len = ASN1_STRING_to_UTF8(
+	    &utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, last)));
+	if (len < 0) {
+		deny(out, ENROLL_BAD_CSR, "subject CN is not a valid string");
+		goto out;
+	}
+	if (len > 0 && memchr(utf8, '\0', (size_t)len) != NULL) {
+		deny(out, ENROLL_NAME_FORBIDDEN,
+		    "subject CN holds a NUL byte and cannot match "
+		    "profiles.%s.subject_rules.cn_pattern",
+		    prof->name);
+		goto out;
+	}
+	if ((cn = malloc((size_t)len + 1)) == NULL) {
+		deny(out, ENROLL_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (len > 0)
+		memcpy(cn, utf8, (size_t)len);
+	cn[len] = '\0';
+	if ((e = regexec(prof->cn_regex, cn, 0, NULL, 0)) != 0) {
+		deny(out,
+		    e == REG_NOMATCH ? ENROLL_NAME_FORBIDDEN : ENROLL_INTERNAL,
+		    "subject CN \"%s\" does not match "
+		    "profiles.%s.subject_rules.cn_pattern%s",
+		    shown(cn, buf, sizeof(buf)), prof->name,
+		    e == REG_NOMATCH ? "" : " (the matcher failed)");
+		goto out;
+	}
+	rc = RC_OK;
+out:
+	ERR_clear_error();
+	OPENSSL_free(utf8);
+	free(cn);
+	return rc;
+}
+
+/*
+ * 1 when the CSR carries a subjectAltName extension, else 0.  The
+ * extensions were accepted when the request took its CSR, so NULL from
+ * X509_REQ_get_extensions means none (some 3.x releases) or a failed
+ * allocation; both count as no SAN, which can only deny.
+ */
+static int
+csr_has_san(X509_REQ *csr)
+{
+	STACK_OF(X509_EXTENSION) *exts;
+	int found;
+
+	exts = X509_REQ_get_extensions(csr);
+	found = exts != NULL &&
+	    X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1) >= 0;
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	ERR_clear_error();
+	return found;
+}
+
+/*
+ * subject_rules, for devices (SCEP) that send a subject and no SAN:
+ * required attributes, then the CN pattern, then whether identifiers
+ * taken from the CN alone are enough.
+ */
+static enum rc
+rule_subject(const struct profile *prof, const struct enroll_req *req,
+    struct policy_decision *out)
+{
+	const X509_NAME *name;
+	size_t i;
+
+	/* Profiles without subject rules see no change at all. */
+	name = X509_REQ_get_subject_name(req->csr);
+	if (name == NULL &&
+	    (prof->n_subject_require > 0 || prof->cn_regex != NULL))
+		return deny(out, ENROLL_BAD_CSR, "the CSR has no subject");
+	for (i = 0; i < prof->n_subject_require; i++)
+		if (!has_attr(name, prof->subject_require[i]))
+			return deny(out, ENROLL_BAD_CSR,
+			    "subject has no %s, required by profile %s",
+			    OBJ_nid2sn(prof->subject_require[i]), prof->name);
+	if (prof->cn_regex != NULL && judge_cn(prof, name, out) != RC_OK)
+		return RC_ERROR;
+	if (!prof->allow_cn_only && !csr_has_san(req->csr))
+		return deny(out, ENROLL_NO_NAMES,
+		    "the CSR has no subjectAltName extension and "
+		    "profiles.%s.subject_rules.allow_cn_only is false",
+		    prof->name);
 	return RC_OK;
 }
 
@@ -328,7 +461,7 @@ rule_validity(const struct profile *prof, const struct enroll_req *req,
 
 /* In the order of policy.h: the first denial decides. */
 static rule_fn *const rules[] = {rule_requester, rule_csr, rule_keys,
-    rule_ident_count, rule_idents, rule_validity, NULL};
+    rule_subject, rule_ident_count, rule_idents, rule_validity, NULL};
 
 /* Before any CSR exists (an ACME newOrder): who asks, for which names. */
 static rule_fn *const ident_rules[] = {

@@ -356,6 +356,24 @@ fill_op(struct est_call *c, struct enroll_req *req)
 	return 0;
 }
 
+/* "est:" + hex SHA-256 of the CSR DER, malloc'd; NULL on error. */
+static char *
+pending_key(const unsigned char *der, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char *key;
+	size_t i;
+
+	if (EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    (key = malloc(4 + 2 * mdlen + 1)) == NULL)
+		return NULL;
+	memcpy(key, "est:", 4);
+	for (i = 0; i < mdlen; i++)
+		snprintf(key + 4 + 2 * i, 3, "%02x", md[i]);
+	return key;
+}
+
 /*
  * The request for the pipeline from the CSR's DER (borrowed), parsed by
  * csr_parse so that the key decoders do not run.  NULL when c ended.
@@ -386,6 +404,13 @@ build_req(struct est_call *c, const unsigned char *der, size_t derlen)
 		reply_reason(c, reason,
 		    "the CSR extensions could not be "
 		    "parsed (RFC 2986)");
+		goto fail;
+	}
+	/* RFC 7030 §4.2.3: after a 202 the client sends the same request
+	 * again; the CSR's digest names it in the approval queue. */
+	req->sc = worker_store_conn(http_req_worker(c->r));
+	if ((req->pending_key = pending_key(der, derlen)) == NULL) {
+		reply_reason(c, ENROLL_INTERNAL, "out of memory");
 		goto fail;
 	}
 	if (fill_op(c, req) == -1)

@@ -13,6 +13,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include "core/approval.h"
 #include "core/cert.h"
 #include "core/config.h"
 #include "core/csr.h"
@@ -317,6 +318,19 @@ scep_fail(struct scep *s, struct http_req *r, const struct scep_pkimsg *m,
 	scep_reply(s, r, m, &rep);
 }
 
+/* "scep:" + transactionID, malloc'd. */
+static char *
+scep_pending_key(const struct scep_pkimsg *m)
+{
+	const char *tid = scep_pkimsg_transaction_id(m);
+	size_t n = strlen("scep:") + strlen(tid) + 1;
+	char *key = malloc(n);
+
+	if (key != NULL)
+		snprintf(key, n, "scep:%s", tid);
+	return key;
+}
+
 struct scep_call {
 	struct scep *s;
 	struct http_req *r;
@@ -331,7 +345,10 @@ scep_done(struct enroll_req *req, const struct enroll_result *res, void *arg)
 	struct scep_certrep rep;
 
 	memset(&rep, 0, sizeof(rep));
-	if (res->reason != ENROLL_OK || res->cert == NULL) {
+	if (res->reason == ENROLL_PENDING) {
+		rep.status = SCEP_PENDING;
+		scep_reply(c->s, c->r, c->m, &rep);
+	} else if (res->reason != ENROLL_OK || res->cert == NULL) {
 		log_info("req=%s scep denied reason=%s detail=\"%s\"",
 		    http_req_id(c->r), enroll_reason_code(res->reason),
 		    res->detail ? res->detail : "");
@@ -452,6 +469,13 @@ scep_enroll(struct scep *s, struct http_req *r, const char *profile,
 		goto fail;
 	}
 	snprintf(req->id, sizeof(req->id), "%s", http_req_id(r));
+	/* A client retries a PENDING request with the same transactionID
+	 * (RFC 8894 §3.3.3): that names it in the approval queue. */
+	req->sc = worker_store_conn(http_req_worker(r));
+	if ((req->pending_key = scep_pending_key(m)) == NULL) {
+		scep_fail(s, r, m, SCEP_BAD_REQUEST);
+		goto fail;
+	}
 	if (der == NULL ||
 	    enroll_req_take_csr_der(req, der, len) != ENROLL_OK) {
 		scep_fail(s, r, m, SCEP_BAD_REQUEST);
@@ -509,6 +533,36 @@ fail:
 	enroll_req_free(req);
 	free(c);
 	scep_pkimsg_free(m);
+}
+
+/*
+ * CertPoll / GetCertInitial (§3.3.3): the request queued under this
+ * transactionID, rebuilt from the queue, goes through the pipeline
+ * again, which answers from its approval state.  Takes m.
+ */
+static void
+scep_cert_poll(struct scep *s, struct http_req *r, struct scep_pkimsg *m)
+{
+	struct store_conn *sc = worker_store_conn(http_req_worker(r));
+	struct enroll_req *req = NULL;
+	struct scep_call *c = NULL;
+	char *key = scep_pending_key(m);
+
+	if (key == NULL ||
+	    (req = approval_request(sc, key, ENROLL_PROTO_SCEP)) == NULL ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		free(key);
+		enroll_req_free(req);
+		scep_fail(s, r, m, SCEP_BAD_CERT_ID);
+		scep_pkimsg_free(m);
+		return;
+	}
+	free(key);
+	snprintf(req->id, sizeof(req->id), "%s", http_req_id(r));
+	c->s = s;
+	c->r = r;
+	c->m = m;
+	enroll_submit(s->gw, http_req_base(r), req, scep_done, c);
 }
 
 /* GetCert (§3.3.3): a certificate by issuer and serial. */
@@ -614,9 +668,11 @@ scep_pkiop(struct scep *s, struct http_req *r, const char *profile,
 	case SCEP_GET_CRL:
 		scep_get_crl(s, r, profile, m);
 		return;
+	case SCEP_CERT_POLL:
+		scep_cert_poll(s, r, m);
+		return;
 	default:
-		/* CertPoll: nothing is ever pending in this version. */
-		scep_fail(s, r, m, SCEP_BAD_CERT_ID);
+		scep_fail(s, r, m, SCEP_BAD_REQUEST);
 		scep_pkimsg_free(m);
 		return;
 	}

@@ -49,12 +49,13 @@ keys_teardown(void **state)
 }
 
 /*
- * A CSR signed by `key`, subject CN `cn` (may be NULL), with the
- * subjectAltName `san` in openssl.cnf syntax ("DNS:a,IP:10.0.0.1") or
- * none when NULL.  Caller frees.
+ * A CSR signed by `key`, subject `dn` (attribute, value pairs ending in
+ * NULL: {"O", "Acme", "CN", "dev-1", NULL}), with the subjectAltName
+ * `san` in openssl.cnf syntax ("DNS:a,IP:10.0.0.1") or none when NULL.
+ * Caller frees.
  */
 static X509_REQ *
-make_csr(EVP_PKEY *key, const char *cn, const char *san)
+make_csr_dn(EVP_PKEY *key, const char *const *dn, const char *san)
 {
 	STACK_OF(X509_EXTENSION) *exts = NULL;
 	X509_EXTENSION *ext;
@@ -65,10 +66,10 @@ make_csr(EVP_PKEY *key, const char *cn, const char *san)
 	assert_non_null(csr = X509_REQ_new());
 	assert_int_equal(X509_REQ_set_version(csr, 0), 1);
 	name = X509_REQ_get_subject_name(csr);
-	if (cn != NULL)
+	for (; dn[0] != NULL; dn += 2)
 		assert_int_equal(
-		    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-		        (const unsigned char *)cn, -1, -1, 0),
+		    X509_NAME_add_entry_by_txt(name, dn[0], MBSTRING_UTF8,
+		        (const unsigned char *)dn[1], -1, -1, 0),
 		    1);
 	assert_int_equal(X509_REQ_set_pubkey(csr, key), 1);
 	if (san != NULL) {
@@ -83,6 +84,15 @@ make_csr(EVP_PKEY *key, const char *cn, const char *san)
 	/* Ed25519 signs the message itself: no digest. */
 	assert_true(X509_REQ_sign(csr, key, is_ed ? NULL : EVP_sha256()) > 0);
 	return csr;
+}
+
+/* make_csr_dn with subject CN `cn`, or an empty subject when NULL. */
+static X509_REQ *
+make_csr(EVP_PKEY *key, const char *cn, const char *san)
+{
+	const char *dn[] = {"CN", cn, NULL};
+
+	return make_csr_dn(key, cn != NULL ? dn : dn + 2, san);
 }
 
 static struct enroll_req *
@@ -103,6 +113,13 @@ static struct enroll_req *
 make_req(EVP_PKEY *key, const char *cn, const char *san, const char *requester)
 {
 	return req_from_csr(make_csr(key, cn, san), requester);
+}
+
+/* A P-256 request of requester "u" with subject `dn` (as make_csr_dn). */
+static struct enroll_req *
+make_dn_req(const char *const *dn, const char *san)
+{
+	return req_from_csr(make_csr_dn(k_p256, dn, san), "u");
 }
 
 /* The policy of `json` (a "profiles" object), which must parse. */
@@ -626,6 +643,175 @@ test_default_validity_capped(void **state)
 }
 
 static void
+test_subject_cn_pattern(void **state)
+{
+	struct policy *pol = load(
+	    "{"
+	    "\"iot\": {\"subject_rules\": {\"cn_pattern\": \"dev-[0-9]+\"}},"
+	    "\"alt\": {\"subject_rules\": {\"cn_pattern\": \"dev-1|dev-2\"}},"
+	    "\"br\": {\"subject_rules\": {\"cn_pattern\": "
+	    "\"[])]+|[[:digit:]]+|dev\\\\)\"}}}");
+	const char *two_cn[] = {"CN", "xdev-1", "CN", "dev-7", NULL};
+	const char *two_cn_bad[] = {"CN", "dev-7", "CN", "xdev-1", NULL};
+	const char *no_cn[] = {"O", "Acme", NULL};
+
+	/* CN fallback: the CN is the identifier and matches. */
+	expect(
+	    pol, "iot", make_req(k_p256, "dev-42", NULL, "u"), ENROLL_OK, NULL);
+	expect(pol, "iot", make_req(k_p256, "dev-42", "DNS:a.example", "u"),
+	    ENROLL_OK, NULL);
+	expect(pol, "iot", make_req(k_p256, "sensor-1", "DNS:a.example", "u"),
+	    ENROLL_NAME_FORBIDDEN,
+	    "subject CN \"sensor-1\" does not match "
+	    "profiles.iot.subject_rules.cn_pattern");
+	/* Anchored at both ends: a match inside the CN is not enough. */
+	expect(pol, "iot", make_req(k_p256, "xdev-1", "DNS:a.example", "u"),
+	    ENROLL_NAME_FORBIDDEN, "\"xdev-1\"");
+	expect(pol, "iot", make_req(k_p256, "dev-1x", "DNS:a.example", "u"),
+	    ENROLL_NAME_FORBIDDEN, "\"dev-1x\"");
+	expect(pol, "iot", make_req(k_p256, "dev-", "DNS:a.example", "u"),
+	    ENROLL_NAME_FORBIDDEN, NULL);
+	/* The anchors hold for every branch of an alternation. */
+	expect(pol, "alt", make_req(k_p256, "dev-2", "DNS:a.example", "u"),
+	    ENROLL_OK, NULL);
+	expect(pol, "alt", make_req(k_p256, "dev-1x", "DNS:a.example", "u"),
+	    ENROLL_NAME_FORBIDDEN, NULL);
+	expect(pol, "alt", make_req(k_p256, "xdev-2", "DNS:a.example", "u"),
+	    ENROLL_NAME_FORBIDDEN, NULL);
+	/* The last CN is the one judged. */
+	expect(
+	    pol, "iot", make_dn_req(two_cn, "DNS:a.example"), ENROLL_OK, NULL);
+	expect(pol, "iot", make_dn_req(two_cn_bad, "DNS:a.example"),
+	    ENROLL_NAME_FORBIDDEN, "\"xdev-1\"");
+	/* No CN at all: denied, even with a SAN. */
+	expect(pol, "iot", make_dn_req(no_cn, "DNS:a.example"), ENROLL_BAD_CSR,
+	    "subject has no CN, required by "
+	    "profiles.iot.subject_rules.cn_pattern");
+	expect(pol, "iot", make_req(k_p256, NULL, "DNS:a.example", "u"),
+	    ENROLL_BAD_CSR, "no CN");
+	/* ')' inside a bracket and an escaped ')' are literals. */
+	expect(pol, "br", make_req(k_p256, ")]", "DNS:a.example", "u"),
+	    ENROLL_OK, NULL);
+	expect(pol, "br", make_req(k_p256, "123", "DNS:a.example", "u"),
+	    ENROLL_OK, NULL);
+	expect(pol, "br", make_req(k_p256, "dev)", "DNS:a.example", "u"),
+	    ENROLL_OK, NULL);
+	expect(pol, "br", make_req(k_p256, "dev", "DNS:a.example", "u"),
+	    ENROLL_NAME_FORBIDDEN, NULL);
+	expect(pol, "br", make_req(k_p256, "1a", "DNS:a.example", "u"),
+	    ENROLL_NAME_FORBIDDEN, NULL);
+	policy_free(pol);
+}
+
+static void
+test_subject_require(void **state)
+{
+	struct policy *pol =
+	    load("{"
+	         "\"iot\": {\"subject_rules\": {\"require\": [\"O\"]}},"
+	         "\"ou\": {\"subject_rules\": {\"require\": [\"OU\", \"C\","
+	         "\"emailAddress\"]}}}");
+	const char *with_o[] = {"O", "Acme", "CN", "dev-1", NULL};
+	const char *without_o[] = {"OU", "Acme", "CN", "dev-1", NULL};
+	const char *full[] = {"C", "DE", "OU", "Plant 4", "emailAddress",
+	    "ops@example.com", "CN", "dev-1", NULL};
+	const char *no_ou[] = {
+	    "C", "DE", "emailAddress", "ops@example.com", "CN", "dev-1", NULL};
+	const char *no_mail[] = {
+	    "C", "DE", "OU", "Plant 4", "CN", "dev-1", NULL};
+	X509_REQ *csr;
+
+	expect(pol, "iot", make_dn_req(with_o, NULL), ENROLL_OK, NULL);
+	expect(pol, "iot", make_dn_req(without_o, NULL), ENROLL_BAD_CSR,
+	    "subject has no O, required by profile iot");
+	expect(pol, "iot", make_req(k_p256, "dev-1", "DNS:a.example", "u"),
+	    ENROLL_BAD_CSR, "subject has no O");
+	/* An O that is present but empty does not count. */
+	csr = make_csr(k_p256, "dev-1", NULL);
+	assert_int_equal(
+	    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(csr), "O",
+	        V_ASN1_UTF8STRING, (const unsigned char *)"", 0, -1, 0),
+	    1);
+	assert_true(X509_REQ_sign(csr, k_p256, EVP_sha256()) > 0);
+	expect(pol, "iot", req_from_csr(csr, "u"), ENROLL_BAD_CSR,
+	    "subject has no O");
+	expect(pol, "ou", make_dn_req(full, NULL), ENROLL_OK, NULL);
+	expect(pol, "ou", make_dn_req(no_ou, NULL), ENROLL_BAD_CSR,
+	    "subject has no OU, required by profile ou");
+	expect(pol, "ou", make_dn_req(no_mail, NULL), ENROLL_BAD_CSR,
+	    "subject has no emailAddress");
+	policy_free(pol);
+}
+
+static void
+test_subject_cn_only(void **state)
+{
+	struct policy *pol =
+	    load("{\"strict\": {\"subject_rules\": {\"allow_cn_only\": false}},"
+	         "\"loose\": {\"subject_rules\": {\"allow_cn_only\": true}},"
+	         "\"def\": {}}");
+
+	expect(pol, "strict", make_req(k_p256, "dev-1.example", NULL, "u"),
+	    ENROLL_NO_NAMES,
+	    "the CSR has no subjectAltName extension and "
+	    "profiles.strict.subject_rules.allow_cn_only is false");
+	expect(pol, "strict",
+	    make_req(k_p256, "dev-1.example", "DNS:dev-1.example", "u"),
+	    ENROLL_OK, NULL);
+	expect(pol, "strict", make_req(k_p256, NULL, "DNS:dev-1.example", "u"),
+	    ENROLL_OK, NULL);
+	/* The CN fallback stays the default. */
+	expect(pol, "loose", make_req(k_p256, "dev-1.example", NULL, "u"),
+	    ENROLL_OK, NULL);
+	expect(pol, "def", make_req(k_p256, "dev-1.example", NULL, "u"),
+	    ENROLL_OK, NULL);
+	policy_free(pol);
+}
+
+static void
+test_subject_config_errors(void **state)
+{
+	static const struct {
+		const char *rules, *want;
+	} cases[] = {
+	    {"{\"cn_pattern\": \"dev-(\"}",
+	        "profiles.iot.subject_rules.cn_pattern: not a POSIX extended "
+	        "regular expression ("},
+	    {"{\"cn_pattern\": \"a{2,1}\"}",
+	        "profiles.iot.subject_rules.cn_pattern: not a POSIX"},
+	    {"{\"cn_pattern\": \"dev-[0-9\"}",
+	        "profiles.iot.subject_rules.cn_pattern: a '[' has no closing"},
+	    {"{\"cn_pattern\": \"a)|(b\"}",
+	        "profiles.iot.subject_rules.cn_pattern: a ')' closes no '('"},
+	    {"{\"cn_pattern\": \"(a)\\\\1\"}",
+	        "profiles.iot.subject_rules.cn_pattern: back-references"},
+	    {"{\"cn_pattern\": \"\"}",
+	        "profiles.iot.subject_rules.cn_pattern: must be a non-empty"},
+	    {"{\"cn_pattern\": 7}", "profiles.iot.subject_rules.cn_pattern"},
+	    {"{\"cn_regex\": \"x\"}",
+	        "profiles.iot.subject_rules.cn_regex: unknown key"},
+	    {"{\"require\": [\"SN\"]}",
+	        "profiles.iot.subject_rules.require[0]: \"SN\" is not one of"},
+	    {"{\"require\": [\"O\", \"O\"]}",
+	        "profiles.iot.subject_rules.require[1]: \"O\" is listed twice"},
+	    {"{\"require\": \"O\"}",
+	        "profiles.iot.subject_rules.require: must be an array"},
+	    {"{\"allow_cn_only\": 0}",
+	        "profiles.iot.subject_rules.allow_cn_only: must be true or "
+	        "false"},
+	    {"[]", "profiles.iot.subject_rules: must be an object"},
+	};
+	char json[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(json, sizeof(json),
+		    "{\"iot\": {\"subject_rules\": %s}}", cases[i].rules);
+		load_fails(json, cases[i].want);
+	}
+}
+
+static void
 test_config_errors(void **state)
 {
 	load_fails("{}", "profiles: at least one profile is required");
@@ -703,6 +889,10 @@ main(void)
 	    cmocka_unit_test(test_accessors),
 	    cmocka_unit_test(test_default_validity_capped),
 	    cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_subject_cn_pattern),
+	    cmocka_unit_test(test_subject_require),
+	    cmocka_unit_test(test_subject_cn_only),
+	    cmocka_unit_test(test_subject_config_errors),
 	};
 
 	return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
