@@ -29,6 +29,7 @@
 #include "protocols/scep/pkimsg.h"
 #include "protocols/scep/scep.h"
 #include "protocols/scep/scep_int.h"
+#include "protocols/scep/webhook.h"
 
 #define SCEP_MAX_MESSAGE (256 * 1024)
 
@@ -41,7 +42,8 @@ static const char *const default_caps[] = {"AES", "POSTPKIOperation", "Renewal",
 struct scep {
 	struct gateway *gw;
 	char *default_profile;
-	char *challenge; /* static challenge password, or NULL */
+	char *challenge;           /* static challenge password, or NULL */
+	struct scep_webhook *hook; /* decides other challenges, or NULL */
 	X509 *ra_cert;
 	EVP_PKEY *ra_key;
 	int allow_des;
@@ -50,7 +52,7 @@ struct scep {
 };
 
 static const char *const cfg_keys[] = {"default_profile", "challenge",
-    "ra_cert", "ra_key", "allow_des", "des_reply", "caps", NULL};
+    "ra_cert", "ra_key", "allow_des", "des_reply", "caps", "webhook", NULL};
 
 static int
 scep_check(const json_t *conf, char *err, size_t errlen)
@@ -75,9 +77,12 @@ scep_check(const json_t *conf, char *err, size_t errlen)
 			snprintf(err, errlen, "scep.%s: unknown key", key);
 			return -1;
 		}
-		if (strcmp(key, "allow_des") == 0  ? !json_is_boolean(v)
-		        : strcmp(key, "caps") == 0 ? !json_is_array(v)
-		                                   : !json_is_string(v)) {
+		if (strcmp(key, "webhook") == 0) {
+			if (scep_webhook_check(v, err, errlen) == -1)
+				return -1;
+		} else if (strcmp(key, "allow_des") == 0 ? !json_is_boolean(v)
+		        : strcmp(key, "caps") == 0       ? !json_is_array(v)
+		                                         : !json_is_string(v)) {
 			snprintf(err, errlen, "scep.%s: wrong type", key);
 			return -1;
 		}
@@ -104,6 +109,7 @@ scep_free(void *priv)
 	if (s->challenge != NULL)
 		OPENSSL_cleanse(s->challenge, strlen(s->challenge));
 	free(s->challenge);
+	scep_webhook_free(s->hook);
 	X509_free(s->ra_cert);
 	EVP_PKEY_free(s->ra_key);
 	free(s);
@@ -180,6 +186,10 @@ scep_init(struct gateway *gw, const json_t *conf, void **priv, char *err,
 		snprintf(err, errlen, "scep.caps: too long");
 		goto fail;
 	}
+	if (json_object_get(conf, "webhook") != NULL &&
+	    (s->hook = scep_webhook_new(json_object_get(conf, "webhook"),
+	         gateway_basedir(gw), err, errlen)) == NULL)
+		goto fail;
 	*priv = s;
 	return 0;
 fail:
@@ -335,7 +345,8 @@ struct scep_call {
 	struct scep *s;
 	struct http_req *r;
 	struct scep_pkimsg *m;
-	struct enroll_req *req; /* while a one-time password is checked */
+	struct enroll_req *req; /* while the challenge is checked */
+	char *pw;               /* the challenge, until the webhook has it */
 };
 
 static void
@@ -402,26 +413,129 @@ renewal_signer(struct scep *s, struct http_req *r, X509 *signer,
 	return ok ? 0 : -1;
 }
 
+static void
+pw_free(char *pw)
+{
+	if (pw != NULL)
+		OPENSSL_cleanse(pw, strlen(pw));
+	free(pw);
+}
+
+/* FAILURE badRequest for a challenge we refuse; ends c. */
+static void
+challenge_refused(struct scep_call *c)
+{
+	scep_fail(c->s, c->r, c->m, SCEP_BAD_REQUEST);
+	enroll_req_free(c->req);
+	pw_free(c->pw);
+	scep_pkimsg_free(c->m);
+	free(c);
+}
+
+/* The challenge is good: on to the pipeline, which ends c. */
+static void
+challenge_accepted(struct scep_call *c)
+{
+	struct enroll_req *req = c->req;
+
+	c->req = NULL;
+	pw_free(c->pw);
+	c->pw = NULL;
+	enroll_submit(c->s->gw, http_req_base(c->r), req, scep_done, c);
+}
+
+/*
+ * The webhook's JSON body: {"challenge", "csr" (base64 DER),
+ * "transaction_id", "profile"}; malloc'd, NULL on failure (also for a
+ * challenge that is not UTF-8).  jansson's copy of the challenge is
+ * freed without being cleansed: a trade-off for using its encoder.
+ */
+static char *
+hook_body(const struct scep_call *c)
+{
+	const unsigned char *der;
+	char *csr = NULL, *body = NULL;
+	json_t *o = NULL;
+	size_t len;
+
+	der = scep_pkimsg_csr_der(c->m, &len);
+	if (der == NULL ||
+	    (csr = encoding_b64_encode(der, len, 0, NULL)) == NULL)
+		goto out;
+	o = json_pack("{s:s, s:s, s:s, s:s}", "challenge", c->pw, "csr", csr,
+	    "transaction_id", scep_pkimsg_transaction_id(c->m), "profile",
+	    c->req->profile);
+	if (o != NULL)
+		body = json_dumps(o, JSON_COMPACT);
+out:
+	json_decref(o);
+	free(csr);
+	return body;
+}
+
+/* The webhook answered (2xx = allowed).  why is logged, the challenge
+ * never is. */
+static void
+hook_answered(void *arg, int allowed, const char *why)
+{
+	struct scep_call *c = arg;
+
+	if (!allowed) {
+		log_info("req=%s scep challenge refused by the webhook (%s)",
+		    http_req_id(c->r), why);
+		challenge_refused(c);
+		return;
+	}
+	if (enroll_req_set_requester(
+	        c->req, "scep:webhook", ENROLL_AUTH_PASSWORD) == -1) {
+		challenge_refused(c);
+		return;
+	}
+	challenge_accepted(c);
+}
+
+/* Neither static nor one-time: ask the webhook, asynchronously. */
+static void
+hook_ask(struct scep_call *c)
+{
+	char *body = hook_body(c);
+	int rc = -1;
+
+	pw_free(c->pw);
+	c->pw = NULL;
+	if (body != NULL) {
+		rc = scep_webhook_call(
+		    c->s->hook, http_req_base(c->r), body, hook_answered, c);
+		OPENSSL_cleanse(body, strlen(body));
+	}
+	free(body);
+	if (rc == -1) {
+		log_warn("req=%s scep webhook not called (no memory, or a "
+		         "challenge that is not UTF-8)",
+		    http_req_id(c->r));
+		challenge_refused(c);
+	}
+}
+
 /* The store answered whether the one-time password was there (and is
- * now used up): go on, or FAILURE badRequest. */
+ * now used up): go on, ask the webhook, or FAILURE badRequest. */
 static void
 otp_consumed(int rc, void *arg)
 {
 	struct scep_call *c = arg;
-	struct enroll_req *req = c->req;
 
-	c->req = NULL;
-	if (rc != 0) {
-		log_info("req=%s scep challenge refused (not static, no unused "
-		         "one-time password)",
-		    http_req_id(c->r));
-		scep_fail(c->s, c->r, c->m, SCEP_BAD_REQUEST);
-		enroll_req_free(req);
-		scep_pkimsg_free(c->m);
-		free(c);
+	if (rc == 0) {
+		challenge_accepted(c);
 		return;
 	}
-	enroll_submit(c->s->gw, http_req_base(c->r), req, scep_done, c);
+	if (c->s->hook != NULL) {
+		hook_ask(c);
+		return;
+	}
+	log_info("req=%s scep challenge refused (not static, no unused "
+	         "one-time password)",
+	    http_req_id(c->r));
+	challenge_refused(c);
 }
 
 /*
@@ -508,9 +622,8 @@ scep_enroll(struct scep *s, struct http_req *r, const char *profile,
 			c->r = r;
 			c->m = m;
 			c->req = req;
+			c->pw = pw; /* for the webhook, if the store says no */
 			otp_consume(c, pw);
-			OPENSSL_cleanse(pw, strlen(pw));
-			free(pw);
 			return;
 		}
 	}
