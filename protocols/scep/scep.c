@@ -270,9 +270,23 @@ scep_get_ca_cert(struct scep *s, struct http_req *r, const char *profile)
 {
 	STACK_OF(X509) *chain = gateway_ca_chain(
 	    s->gw, policy_profile(gateway_policy(s->gw), profile));
-	unsigned char *der;
+	unsigned char *der = NULL;
+	int n;
 	size_t len;
 
+	/* §4.2.1.1: the CA alone (its key decrypts: an RSA CA configured as
+	 * its own RA), or §4.2.1.2: the RA and the CA chain. */
+	if (chain != NULL && sk_X509_num(chain) == 1 &&
+	    X509_cmp(s->ra_cert, sk_X509_value(chain, 0)) == 0) {
+		if ((n = i2d_X509(s->ra_cert, &der)) <= 0) {
+			http_reply_text(r, 500, "cannot encode the CA");
+			return;
+		}
+		http_reply(
+		    r, 200, "application/x-x509-ca-cert", der, (size_t)n);
+		OPENSSL_free(der);
+		return;
+	}
 	if (chain == NULL ||
 	    (der = pkcs7_certs_only_der(s->ra_cert, chain, &len)) == NULL) {
 		http_reply_text(r, 500, "cannot build the CA certificates");

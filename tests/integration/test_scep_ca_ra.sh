@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SCEP with an RSA CA as its own RA (no separate RA certificate):
+# GetCACert answers the CA alone (RFC 8894 §4.2.1.1) and scepclient
+# enrolls against it.
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+D=$T_DIR/inst
+PORT=$(lib_free_port)
+HPORT=$(lib_free_port)
+"$ENROLLD" init --dir "$D" --port "$PORT" --http-port "$HPORT" \
+    --scep-challenge s3cret --est-user u:p --ca-key rsa2048 \
+    >"$T_DIR/init.out" 2>&1 || {
+	cat "$T_DIR/init.out" >&2
+	exit 1
+}
+lib_json_edit "$D/enrolld.json" '.scep.ra_cert = "ca.pem" | .scep.ra_key = "ca.key"'
+lib_start "$D/enrolld.json" || {
+	lib_fail "enrolld run did not come up"
+	lib_summary
+}
+ct=$($CURL -o "$T_DIR/ca.der" -w '%{content_type}' \
+    "http://127.0.0.1:$HPORT/scep?operation=GetCACert")
+lib_check "GetCACert is the CA alone ($ct)" \
+    test "$ct" = application/x-x509-ca-cert
+want=$(openssl x509 -in "$D/ca.pem" -outform DER | sha256sum)
+got=$(sha256sum <"$T_DIR/ca.der")
+lib_check "and it is ca.pem" test "$want" = "$got"
+mkdir -p "$T_DIR/c1"
+out=$(cd "$T_DIR/c1" && timeout 60 scepclient -server-url \
+    "http://127.0.0.1:$HPORT/scep" -challenge s3cret -private-key k.pem \
+    -certificate c.pem -cn dev1 2>&1 | tail -1)
+case $out in
+*SUCCESS*) lib_ok "scepclient enrolls with the CA as RA" ;;
+*) lib_fail "scepclient with the CA as RA: $out" ;;
+esac
+openssl verify -CAfile "$D/ca.pem" "$T_DIR/c1/c.pem" >/dev/null 2>&1
+lib_check "its certificate verifies" test $? -eq 0
+lib_check "enrolld exits 0 on SIGTERM" lib_stop "$LIB_PID"
+lib_summary
