@@ -29,6 +29,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "bench/stats.h"
+
 /* A reply bigger than this is not a one-certificate PKCS#7. */
 #define BENCH_MAX_REPLY (256 * 1024)
 /* RSA keys are slow to make; that many are made and reused round-robin. */
@@ -71,15 +73,6 @@ struct run {
 	struct curl_slist *headers;
 	char *enroll_url;
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 usage(void)
@@ -355,7 +348,7 @@ slot_start(struct run *r, CURLM *multi, struct slot *s)
 	s->overflow = 0;
 	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, csr->b64);
 	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)csr->len);
-	s->start = now();
+	s->start = bstat_now();
 	return curl_multi_add_handle(multi, s->easy) == CURLM_OK ? 0 : -1;
 }
 
@@ -389,7 +382,7 @@ slot_done(struct run *r, struct slot *s, CURLcode result)
 {
 	long code = 0;
 
-	r->lat_ms[r->nlat++] = (now() - s->start) * 1000.0;
+	r->lat_ms[r->nlat++] = (bstat_now() - s->start) * 1000.0;
 	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (result != CURLE_OK || code != 200 || s->overflow ||
 	    !reply_ok(s->buf, s->len)) {
@@ -470,7 +463,7 @@ drive(struct run *r)
 	for (i = 0; i < o->c; i++)
 		if (slot_init(r, &slots[i]) == -1)
 			goto out;
-	t0 = now();
+	t0 = bstat_now();
 	for (i = 0; i < o->c; i++)
 		if (slot_start(r, multi, &slots[i]) == -1)
 			goto out;
@@ -495,7 +488,7 @@ drive(struct run *r)
 		    curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			goto out;
 	}
-	elapsed = now() - t0;
+	elapsed = bstat_now() - t0;
 out:
 	for (i = 0; slots != NULL && i < o->c; i++) {
 		if (slots[i].easy != NULL && slots[i].index != -1)
@@ -506,30 +499,6 @@ out:
 	free(slots);
 	curl_multi_cleanup(multi);
 	return elapsed;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The p-th percentile (0..100) of sorted v[0..n), nearest rank. */
-static double
-percentile(const double *v, long n, double p)
-{
-	long k;
-
-	if (n == 0)
-		return 0;
-	k = (long)(p / 100.0 * n + 0.999999) - 1;
-	if (k < 0)
-		k = 0;
-	if (k >= n)
-		k = n - 1;
-	return v[k];
 }
 
 /*
@@ -582,7 +551,7 @@ crypto_bound(X509_REQ *csr, const char *ca_type)
 
 	if ((ca = keygen(ca_type)) == NULL || (x = cert_template(csr)) == NULL)
 		goto out;
-	t0 = now();
+	t0 = bstat_now();
 	do {
 		/* Like a CA, re-sign every time: X509_sign re-encodes the
 		 * TBS, so the cost includes the DER work too. */
@@ -590,7 +559,7 @@ crypto_bound(X509_REQ *csr, const char *ca_type)
 		    X509_sign(x, ca, sign_md(ca)) <= 0)
 			goto out;
 		k++;
-		el = now() - t0;
+		el = bstat_now() - t0;
 	} while (el < BENCH_CRYPTO_SECONDS);
 	rate = k / el;
 out:
@@ -635,12 +604,12 @@ run_all(const struct opts *o)
 		fprintf(stderr, "bench_est: driver error\n");
 		goto out;
 	}
-	qsort(r.lat_ms, (size_t)r.nlat, sizeof(double), cmp_double);
+	bstat_sort(r.lat_ms, r.nlat);
 	rate = (o->n - r.failures) / el;
 	printf("est simpleenroll c=%ld n=%ld: %.1f enroll/s p50=%.1fms "
 	       "p99=%.1fms failures=%ld\n",
-	    o->c, o->n, rate, percentile(r.lat_ms, r.nlat, 50),
-	    percentile(r.lat_ms, r.nlat, 99), r.failures);
+	    o->c, o->n, rate, bstat_percentile(r.lat_ms, r.nlat, 50),
+	    bstat_percentile(r.lat_ms, r.nlat, 99), r.failures);
 	fflush(stdout);
 	if ((bound = crypto_bound(first, o->ca_key)) <= 0) {
 		fprintf(stderr, "bench_est: crypto bound failed\n");
