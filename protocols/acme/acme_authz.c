@@ -194,13 +194,49 @@ struct validation {
 	char problem[48];
 	char *detail;
 	int tries;
+	int recorded;        /* the outcome is stored */
+	struct acme_req *ar; /* the challenge POST, answered when done */
 };
+
+/*
+ * The challenge POST waits for its validation (bounded by the
+ * validation's own timeout), so that its reply already says valid or
+ * invalid and a client need not poll: RFC 8555 §7.5.1 lets the server
+ * validate before it answers.  Without a recorded outcome it says
+ * "processing" and the client polls as usual.
+ */
+static void
+validation_reply(struct validation *v)
+{
+	struct acme_req *ar = v->ar;
+	char now[32], type[96];
+
+	v->ar = NULL;
+	if (ar->body != NULL && v->recorded) {
+		json_object_set_new(ar->body, "status",
+		    json_string(v->ok ? "valid" : "invalid"));
+		if (v->ok) {
+			acme_time(time(NULL), now, sizeof(now));
+			json_object_set_new(
+			    ar->body, "validated", json_string(now));
+		} else {
+			snprintf(type, sizeof(type),
+			    "urn:ietf:params:acme:error:%s", v->problem);
+			json_object_set_new(ar->body, "error",
+			    json_pack("{s:s, s:s, s:i}", "type", type, "detail",
+			        v->detail ? v->detail : "", "status", 400));
+		}
+	}
+	acme_req_send_now(ar);
+}
 
 static void
 validation_free(struct validation *v)
 {
 	if (v == NULL)
 		return;
+	if (v->ar != NULL)
+		validation_reply(v);
 	free(v->ident);
 	free(v->token);
 	free(v->keyauth);
@@ -225,6 +261,8 @@ validation_saved(int rc, void *arg)
 		log_error("msg=\"acme: validation result of %s not stored\" "
 		          "rc=%d",
 		    v->authz_id, rc);
+	else
+		v->recorded = 1;
 	validation_free(v);
 }
 
@@ -335,6 +373,8 @@ validation_start(struct acme_req *ar, void *arg)
 {
 	struct validation *v = arg;
 
+	v->ar = ar;
+	ar->hold_reply = 1;
 	if (acme_validate(ar->aw->validator, &v->creq, validation_done, v) ==
 	    NULL) {
 		validation_done(

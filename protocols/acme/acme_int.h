@@ -121,6 +121,7 @@ struct acme_req {
 	void (*after_commit)(struct acme_req *ar, void *arg);
 	void (*after_commit_free)(void *arg);
 	void *after_commit_arg;
+	int hold_reply; /* after_commit took over sending the reply */
 };
 
 #define acme_req_id(ar) ((ar)->r != NULL ? http_req_id((ar)->r) : "-")

@@ -306,6 +306,9 @@ acme_committed(int rc, void *arg)
 		ar->after_commit(ar, ar->after_commit_arg);
 		ar->after_commit = NULL;
 		ar->after_commit_free = NULL;
+		/* The work started now answers the request itself. */
+		if (ar->hold_reply)
+			return;
 	}
 	acme_req_send(ar);
 }
