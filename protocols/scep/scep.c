@@ -49,10 +49,47 @@ struct scep {
 	int allow_des;
 	int des_reply_aes; /* answer DES requests with AES, not 3DES */
 	char caps[256];    /* GetCACaps body */
+	/* { PROFILE: [caps] }: per-profile GetCACaps, borrowed from the
+	 * config, which lives as long as the process. */
+	const json_t *profile_caps;
 };
 
 static const char *const cfg_keys[] = {"default_profile", "challenge",
-    "ra_cert", "ra_key", "allow_des", "des_reply", "caps", "webhook", NULL};
+    "ra_cert", "ra_key", "allow_des", "des_reply", "caps", "profile_caps",
+    "webhook", NULL};
+
+/* "profile_caps": an object of arrays of strings. */
+static int
+check_profile_caps(const json_t *v, char *err, size_t errlen)
+{
+	const char *name;
+	const json_t *list, *c;
+	size_t i;
+
+	if (!json_is_object(v)) {
+		snprintf(err, errlen, "scep.profile_caps: must be an object");
+		return -1;
+	}
+	json_object_foreach((json_t *)v, name, list)
+	{
+		if (!json_is_array(list)) {
+			snprintf(err, errlen,
+			    "scep.profile_caps.%s: must be an array", name);
+			return -1;
+		}
+		json_array_foreach(list, i, c)
+		{
+			if (!json_is_string(c)) {
+				snprintf(err, errlen,
+				    "scep.profile_caps.%s[%zu]: must be a "
+				    "string",
+				    name, i);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
 
 static int
 scep_check(const json_t *conf, char *err, size_t errlen)
@@ -79,6 +116,9 @@ scep_check(const json_t *conf, char *err, size_t errlen)
 		}
 		if (strcmp(key, "webhook") == 0) {
 			if (scep_webhook_check(v, err, errlen) == -1)
+				return -1;
+		} else if (strcmp(key, "profile_caps") == 0) {
+			if (check_profile_caps(v, err, errlen) == -1)
 				return -1;
 		} else if (strcmp(key, "allow_des") == 0 ? !json_is_boolean(v)
 		        : strcmp(key, "caps") == 0       ? !json_is_array(v)
@@ -182,6 +222,21 @@ scep_init(struct gateway *gw, const json_t *conf, void **priv, char *err,
 		    "certificate and its key");
 		goto fail;
 	}
+	s->profile_caps = json_object_get(conf, "profile_caps");
+	{
+		const char *name;
+		const json_t *list;
+
+		json_object_foreach((json_t *)s->profile_caps, name, list)
+		{
+			if (policy_profile(gateway_policy(gw), name) == NULL) {
+				snprintf(err, errlen,
+				    "scep.profile_caps.%s: no such profile",
+				    name);
+				goto fail;
+			}
+		}
+	}
 	if (scep_caps(s, json_object_get(conf, "caps")) == -1) {
 		snprintf(err, errlen, "scep.caps: too long");
 		goto fail;
@@ -262,6 +317,29 @@ query_param(const char *q, const char *name, char *out, size_t outsz)
 		return 0;
 	}
 	return 1;
+}
+
+/* §3.5.2 GetCACaps: the profile's own list, else the instance's. */
+static void
+scep_get_caps(struct scep *s, struct http_req *r, const char *profile)
+{
+	const json_t *list = json_object_get(s->profile_caps, profile), *c;
+	char buf[512];
+	size_t i, n = 0;
+
+	if (list == NULL) {
+		http_reply(r, 200, "text/plain", s->caps, strlen(s->caps));
+		return;
+	}
+	buf[0] = '\0';
+	json_array_foreach(list, i, c)
+	{
+		if (n < sizeof(buf))
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s\n",
+			    json_string_value(c));
+	}
+	http_reply(
+	    r, 200, "text/plain", buf, n < sizeof(buf) ? n : strlen(buf));
 }
 
 /* §4.2: GetCACert, the RA certificate and the CA chain. */
@@ -859,7 +937,7 @@ scep_handle(struct http_req *r, void *priv)
 		return;
 	}
 	if (strcmp(op, "GetCACaps") == 0)
-		http_reply(r, 200, "text/plain", s->caps, strlen(s->caps));
+		scep_get_caps(s, r, profile);
 	else if (strcmp(op, "GetCACert") == 0)
 		scep_get_ca_cert(s, r, profile);
 	else if (strcmp(op, "PKIOperation") == 0 &&

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# SCEP with an RSA CA as its own RA (no separate RA certificate):
-# GetCACert answers the CA alone (RFC 8894 §4.2.1.1) and scepclient
-# enrolls against it.
+# SCEP configuration variants: an RSA CA as its own RA (no separate RA
+# certificate): GetCACert answers the CA alone (RFC 8894 §4.2.1.1) and
+# scepclient enrolls against it; GetCACaps per profile.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -15,10 +15,28 @@ HPORT=$(lib_free_port)
 	exit 1
 }
 lib_json_edit "$D/enrolld.json" '.scep.ra_cert = "ca.pem" | .scep.ra_key = "ca.key"'
+# Next to the instance, so its relative paths resolve.
+cp "$D/enrolld.json" "$D/bad.json"
+lib_json_edit "$D/bad.json" '.scep.profile_caps = {"nosuch": ["AES"]}'
+msg=$("$ENROLLD" check-config "$D/bad.json" 2>&1)
+case $msg in
+*scep.profile_caps.nosuch*) lib_ok "profile_caps for an unknown profile is refused" ;;
+*) lib_fail "profile_caps for an unknown profile: $msg" ;;
+esac
+lib_json_edit "$D/enrolld.json" \
+    '.profiles.iot = .profiles.default | .scep.profile_caps = {"iot": ["AES", "SHA-256"]}'
 lib_start "$D/enrolld.json" || {
 	lib_fail "enrolld run did not come up"
 	lib_summary
 }
+caps=$($CURL "http://127.0.0.1:$HPORT/scep/iot?operation=GetCACaps" | tr '\n' ' ')
+lib_check "GetCACaps of profile iot is its own list ($caps)" \
+    test "$caps" = "AES SHA-256 "
+caps=$($CURL "http://127.0.0.1:$HPORT/scep?operation=GetCACaps" | tr '\n' ' ')
+case $caps in
+*POSTPKIOperation*) lib_ok "the default profile keeps the instance's caps" ;;
+*) lib_fail "default caps: $caps" ;;
+esac
 ct=$($CURL -o "$T_DIR/ca.der" -w '%{content_type}' \
     "http://127.0.0.1:$HPORT/scep?operation=GetCACert")
 lib_check "GetCACert is the CA alone ($ct)" \
