@@ -741,6 +741,41 @@ read_content(struct scep_pkimsg *m)
 }
 
 /*
+ * RFC 8894 §3.3.2.2 badTime: a signingTime attribute (optional) must be
+ * within SIGNING_TIME_SKEW of our clock.  A replayed or badly clocked
+ * request is refused before anything is decrypted.
+ */
+#define SIGNING_TIME_SKEW (24 * 3600)
+
+static enum scep_parse_error
+check_signing_time(CMS_SignerInfo *si)
+{
+	int idx = CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1);
+	const ASN1_TYPE *t;
+	int days = 0, secs = 0;
+	long diff;
+
+	if (idx < 0)
+		return SCEP_PARSE_OK;
+	t = X509_ATTRIBUTE_get0_type(CMS_signed_get_attr(si, idx), 0);
+	if (t == NULL ||
+	    (t->type != V_ASN1_UTCTIME && t->type != V_ASN1_GENERALIZEDTIME) ||
+	    ASN1_TIME_diff(&days, &secs, NULL,
+	        (const ASN1_TIME *)t->value.asn1_string) != 1) {
+		ERR_clear_error();
+		return SCEP_PARSE_BAD_TIME;
+	}
+	diff = (long)days * 86400 + secs;
+	if (diff > SIGNING_TIME_SKEW || diff < -SIGNING_TIME_SKEW) {
+		log_info("msg=\"scep: signingTime %ld s from our clock "
+		         "(RFC 8894 §3.3.2.2 badTime)\"",
+		    diff);
+		return SCEP_PARSE_BAD_TIME;
+	}
+	return SCEP_PARSE_OK;
+}
+
+/*
  * The pipeline.  Errors found after the signer is known leave what was
  * read in m, which the caller hands out as the partial message.
  */
@@ -761,6 +796,8 @@ parse_signed(CMS_ContentInfo *cms, const struct scep_parse_opts *opts,
 	if ((e = verify_content(cms, &env, &env_len)) != SCEP_PARSE_OK)
 		goto out;
 	if ((e = attr_err) != SCEP_PARSE_OK)
+		goto out;
+	if ((e = check_signing_time(si)) != SCEP_PARSE_OK)
 		goto out;
 	if ((e = open_envelope(env, env_len, opts, m)) != SCEP_PARSE_OK)
 		goto out;

@@ -41,7 +41,8 @@ enum scep_parse_error {
 	SCEP_PARSE_BAD_SIGNATURE, /* badMessageCheck */
 	SCEP_PARSE_BAD_ALG,       /* badAlg: cipher or digest refused */
 	SCEP_PARSE_DECRYPT,       /* badMessageCheck: not for our RA key */
-	SCEP_PARSE_BAD_REQUEST    /* badRequest: attributes, content */
+	SCEP_PARSE_BAD_REQUEST,   /* badRequest: attributes, content */
+	SCEP_PARSE_BAD_TIME       /* badTime: signingTime too far off */
 };
 
 struct scep_pkimsg;

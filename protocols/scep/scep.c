@@ -834,6 +834,8 @@ parse_fail_info(enum scep_parse_error e)
 	switch (e) {
 	case SCEP_PARSE_BAD_ALG:
 		return SCEP_BAD_ALG;
+	case SCEP_PARSE_BAD_TIME:
+		return SCEP_BAD_TIME;
 	case SCEP_PARSE_BAD_SIGNATURE:
 	case SCEP_PARSE_DECRYPT:
 		return SCEP_BAD_MESSAGE_CHECK;

@@ -116,6 +116,9 @@ def build(opts):
         attr(OID_TRANS_ID, tlv(0x13, tid.encode())),
         attr(OID_SENDER_NONCE, tlv(0x04, os.urandom(16))),
     ]
+    if "--signing-time" in opts:  # UTCTime YYMMDDHHMMSSZ
+        attrs.append(attr("1.2.840.113549.1.9.5",
+                          tlv(0x17, opts["--signing-time"].encode())))
     signed = der_set(*attrs)
     if isinstance(key, ec.EllipticCurvePrivateKey):
         sig = key.sign(signed, ec.ECDSA(md_hash))

@@ -353,6 +353,11 @@ msg good3des --type 19 --content "$W/hand.csr" --cipher des3 --md sha1
 pkiop good3des "$SA" "$W/good3des.der" >/dev/null
 lib_check "hand-built PKCSReq (3DES, SHA-1) -> SUCCESS" \
     [ "$(repstatus "$W/good3des.body")" = "0 -" ]
+msg nowtime --type 19 --content "$W/hand.csr" \
+    --signing-time "$(date -u +%y%m%d%H%M%SZ)"
+pkiop nowtime "$SA" "$W/nowtime.der" >/dev/null
+lib_check "hand-built PKCSReq with a current signingTime -> SUCCESS" \
+    [ "$(repstatus "$W/nowtime.body")" = "0 -" ]
 
 # ------------------------------------------------------ bad-input bodies
 
@@ -372,6 +377,8 @@ $MSG ias "$A_DIR/ca.pem" 0DEADBEEF0 >"$W/ias_unknown.der"
 msg getcertunk --type 21 --content "$W/ias_unknown.der"
 $MSG ais "$W/self.pem" >"$W/ais.der"
 msg certpoll --type 20 --content "$W/ais.der"
+# signingTime years off: RFC 8894 badTime.
+msg oldtime --type 19 --content "$W/hand.csr" --signing-time 100101000000Z
 
 # ------------------------------------------------------------------ table
 #
@@ -398,6 +405,7 @@ fail:2|unknown messageType 99|post|badtype
 fail:1|RenewalReq signed by a self-signed cert (hand-built)|post|renewforeign
 fail:4|GetCert for an unknown serial|post|getcertunk
 fail:4|CertPoll (nothing is pending)|post|certpoll
+fail:3|signingTime years before now (badTime)|post|oldtime
 "
 
 # check_row WANT NAME OUT STATUS: compare; then GetCACaps of BASE.
