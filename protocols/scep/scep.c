@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
@@ -52,11 +53,15 @@ struct scep {
 	/* { PROFILE: [caps] }: per-profile GetCACaps, borrowed from the
 	 * config, which lives as long as the process. */
 	const json_t *profile_caps;
+	/* GetNextCACert (§4.6): the signed answer, made once at init, or
+	 * NULL when no CA rollover is under way. */
+	unsigned char *next_ca;
+	size_t next_ca_len;
 };
 
 static const char *const cfg_keys[] = {"default_profile", "challenge",
     "ra_cert", "ra_key", "allow_des", "des_reply", "caps", "profile_caps",
-    "webhook", NULL};
+    "next_ca_cert", "webhook", NULL};
 
 /* "profile_caps": an object of arrays of strings. */
 static int
@@ -152,6 +157,7 @@ scep_free(void *priv)
 	scep_webhook_free(s->hook);
 	X509_free(s->ra_cert);
 	EVP_PKEY_free(s->ra_key);
+	free(s->next_ca);
 	free(s);
 	/* The workers are gone: no message is being parsed. */
 	scep_pkimsg_cleanup();
@@ -178,6 +184,55 @@ scep_caps(struct scep *s, const json_t *caps)
 		    json_string_value(v));
 	}
 	return n < sizeof(s->caps) ? 0 : -1;
+}
+
+/*
+ * §4.6 GetNextCACert: a SignedData, signed by the RA, whose content is a
+ * degenerate certs-only SignedData holding the next CA certificate(s)
+ * (PEM file `path`).  Built once.  0, or -1 with err set.
+ */
+static int
+scep_next_ca(struct scep *s, const char *path, char *err, size_t errlen)
+{
+	char full[4096];
+	STACK_OF(X509) *next = NULL;
+	unsigned char *inner = NULL, *der = NULL;
+	size_t inner_len = 0;
+	CMS_ContentInfo *cms = NULL;
+	BIO *in = NULL;
+	int n, rc = -1;
+
+	if (path == NULL ||
+	    config_path(gateway_basedir(s->gw), path, full, sizeof(full)) ==
+	        -1 ||
+	    (next = cert_load_pem_chain(full)) == NULL ||
+	    sk_X509_num(next) == 0) {
+		snprintf(err, errlen,
+		    "scep.next_ca_cert: cannot read certificates from %s",
+		    path ? path : "(none)");
+		goto out;
+	}
+	if ((inner = pkcs7_certs_only_der(NULL, next, &inner_len)) == NULL ||
+	    (in = BIO_new_mem_buf(inner, (int)inner_len)) == NULL ||
+	    (cms = CMS_sign(s->ra_cert, s->ra_key, NULL, in,
+	         CMS_BINARY | CMS_NOSMIMECAP)) == NULL ||
+	    (n = i2d_CMS_ContentInfo(cms, &der)) <= 0) {
+		snprintf(err, errlen, "scep.next_ca_cert: cannot sign it");
+		goto out;
+	}
+	if ((s->next_ca = malloc((size_t)n)) == NULL)
+		goto out;
+	memcpy(s->next_ca, der, (size_t)n);
+	s->next_ca_len = (size_t)n;
+	rc = 0;
+out:
+	ERR_clear_error();
+	OPENSSL_free(der);
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	OPENSSL_free(inner);
+	sk_X509_pop_free(next, X509_free);
+	return rc;
 }
 
 static int
@@ -237,7 +292,13 @@ scep_init(struct gateway *gw, const json_t *conf, void **priv, char *err,
 			}
 		}
 	}
-	if (scep_caps(s, json_object_get(conf, "caps")) == -1) {
+	if (json_object_get(conf, "next_ca_cert") != NULL &&
+	    scep_next_ca(s,
+	        json_string_value(json_object_get(conf, "next_ca_cert")), err,
+	        errlen) == -1)
+		goto fail;
+	if (scep_caps(s, json_object_get(conf, "caps")) == -1 ||
+	    strlen(s->caps) + sizeof("GetNextCACert\n") > sizeof(s->caps)) {
 		snprintf(err, errlen, "scep.caps: too long");
 		goto fail;
 	}
@@ -245,6 +306,9 @@ scep_init(struct gateway *gw, const json_t *conf, void **priv, char *err,
 	    (s->hook = scep_webhook_new(json_object_get(conf, "webhook"),
 	         gateway_basedir(gw), err, errlen)) == NULL)
 		goto fail;
+	/* §3.5.2: advertise the rollover while one is configured. */
+	if (s->next_ca != NULL && strstr(s->caps, "GetNextCACert") == NULL)
+		strcat(s->caps, "GetNextCACert\n");
 	*priv = s;
 	return 0;
 fail:
@@ -942,6 +1006,11 @@ scep_handle(struct http_req *r, void *priv)
 		scep_get_caps(s, r, profile);
 	else if (strcmp(op, "GetCACert") == 0)
 		scep_get_ca_cert(s, r, profile);
+	else if (strcmp(op, "GetNextCACert") == 0 && s->next_ca != NULL)
+		http_reply(r, 200, "application/x-x509-next-ca-cert",
+		    s->next_ca, s->next_ca_len);
+	else if (strcmp(op, "GetNextCACert") == 0)
+		http_reply_text(r, 404, "no CA rollover is under way");
 	else if (strcmp(op, "PKIOperation") == 0 &&
 	    strcmp(http_req_method(r), "POST") == 0) {
 		body = http_req_body(r, &len);

@@ -25,6 +25,10 @@ case $msg in
 esac
 lib_json_edit "$D/enrolld.json" \
     '.profiles.iot = .profiles.default | .scep.profile_caps = {"iot": ["AES", "SHA-256"]}'
+# A CA rollover under way: the next CA certificate, for GetNextCACert.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T_DIR/next.key" \
+    -out "$D/next-ca.pem" -subj "/CN=enrolld next CA" -days 30 2>/dev/null
+lib_json_edit "$D/enrolld.json" '.scep.next_ca_cert = "next-ca.pem"'
 lib_start "$D/enrolld.json" || {
 	lib_fail "enrolld run did not come up"
 	lib_summary
@@ -36,6 +40,22 @@ caps=$($CURL "http://127.0.0.1:$HPORT/scep?operation=GetCACaps" | tr '\n' ' ')
 case $caps in
 *POSTPKIOperation*) lib_ok "the default profile keeps the instance's caps" ;;
 *) lib_fail "default caps: $caps" ;;
+esac
+ct=$($CURL -o "$T_DIR/next.der" -w '%{content_type}' \
+    "http://127.0.0.1:$HPORT/scep?operation=GetNextCACert")
+lib_check "GetNextCACert answers ($ct)" \
+    test "$ct" = application/x-x509-next-ca-cert
+openssl cms -verify -binary -inform DER -in "$T_DIR/next.der" \
+    -CAfile "$D/ca.pem" -out "$T_DIR/next-inner.der" >/dev/null 2>&1
+lib_check "it is signed by the current CA (RA)" test $? -eq 0
+openssl pkcs7 -inform DER -in "$T_DIR/next-inner.der" -print_certs 2>/dev/null |
+    grep -q "enrolld next CA"
+lib_check "and holds the next CA certificate" test $? -eq 0
+$CURL "http://127.0.0.1:$HPORT/scep/iot?operation=GetCACaps" >/dev/null
+caps=$($CURL "http://127.0.0.1:$HPORT/scep?operation=GetCACaps")
+case $caps in
+*GetNextCACert*) lib_ok "GetCACaps advertises GetNextCACert" ;;
+*) lib_fail "GetCACaps without GetNextCACert: $caps" ;;
 esac
 ct=$($CURL -o "$T_DIR/ca.der" -w '%{content_type}' \
     "http://127.0.0.1:$HPORT/scep?operation=GetCACert")

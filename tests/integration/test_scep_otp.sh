@@ -36,6 +36,8 @@ lib_start "$CFG" || {
 	lib_summary
 }
 URL=http://127.0.0.1:$HPORT/scep
+st=$($CURL -o /dev/null -w '%{http_code}' "$URL?operation=GetNextCACert")
+lib_check "GetNextCACert without a rollover -> 404 (got $st)" test "$st" = 404
 
 # enroll NAME CHALLENGE: scepclient in a fresh directory; prints its
 # last line, the certificate is $T_DIR/NAME/c.pem.
