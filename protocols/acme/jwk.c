@@ -183,8 +183,13 @@ out:
 	return pkey;
 }
 
-/* Does OpenSSL's full public key check (point on the curve, in the
- * subgroup) accept `pkey`? */
+/*
+ * Is `pkey` a valid point on its curve?  The quick check (on the curve,
+ * not infinity) is complete for P-256/384/521: their cofactor is 1, so
+ * every curve point is in the prime-order group, and the full check's
+ * n*P multiplication (as costly as a signature check, on every request
+ * signed with a kid) adds nothing.
+ */
 static int
 ec_public_ok(EVP_PKEY *pkey)
 {
@@ -193,7 +198,7 @@ ec_public_ok(EVP_PKEY *pkey)
 
 	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL)
 		return 0;
-	ok = EVP_PKEY_public_check(ctx) == 1;
+	ok = EVP_PKEY_public_check_quick(ctx) == 1;
 	EVP_PKEY_CTX_free(ctx);
 	return ok;
 }
