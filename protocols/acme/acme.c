@@ -332,6 +332,8 @@ acme_worker_free(void *wstate)
 	if (aw == NULL)
 		return;
 	acme_validator_free(aw->validator);
+	for (size_t i = 0; i < ACME_KEY_CACHE; i++)
+		EVP_PKEY_free(aw->keys[i].key);
 	free(aw);
 }
 

@@ -84,11 +84,21 @@ struct acme {
 	struct acme_cfg cfg;
 };
 
+#define ACME_KEY_CACHE 256
+
+/* One cached account key (acme_req.c). */
+struct acme_key_slot {
+	char id[65];
+	long version;
+	EVP_PKEY *key;
+};
+
 /* Per worker: what is bound to that worker's loop. */
 struct acme_worker {
 	struct acme *acme;
 	struct event_base *base;
 	struct acme_validator *validator;
+	struct acme_key_slot keys[ACME_KEY_CACHE];
 };
 
 /* One request in flight. */

@@ -390,6 +390,53 @@ auth_nonce(struct acme_req *ar)
 	return 0;
 }
 
+/*
+ * Account keys, per worker: building an EVP_PKEY from a stored JWK on
+ * every kid request costs a key import.  Keyed by account id and object
+ * version, so a keyChange (which bumps the version) is never served a
+ * stale key.
+ */
+static unsigned
+key_slot(const char *id)
+{
+	unsigned h = 2166136261u;
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % ACME_KEY_CACHE;
+}
+
+/* A new reference to the cached key, or NULL. */
+static EVP_PKEY *
+key_cache_get(struct acme_worker *aw, const char *id, long version)
+{
+	struct acme_key_slot *k;
+
+	if (aw == NULL)
+		return NULL;
+	k = &aw->keys[key_slot(id)];
+	if (k->key == NULL || k->version != version || strcmp(k->id, id) != 0 ||
+	    EVP_PKEY_up_ref(k->key) != 1)
+		return NULL;
+	return k->key;
+}
+
+static void
+key_cache_put(
+    struct acme_worker *aw, const char *id, long version, EVP_PKEY *key)
+{
+	struct acme_key_slot *k;
+
+	if (aw == NULL || key == NULL || strlen(id) >= sizeof(k->id) ||
+	    EVP_PKEY_up_ref(key) != 1)
+		return;
+	k = &aw->keys[key_slot(id)];
+	EVP_PKEY_free(k->key);
+	snprintf(k->id, sizeof(k->id), "%s", id);
+	k->version = version;
+	k->key = key;
+}
+
 /* kid (§6.2): the account URL we gave out; it must exist and be valid. */
 static int
 auth_kid(struct acme_req *ar, const char *kid)
@@ -428,8 +475,12 @@ auth_kid(struct acme_req *ar, const char *kid)
 		    ar->account.status ? ar->account.status : "unknown");
 		return -1;
 	}
-	ar->key =
-	    jwk_to_pkey(json_object_get(doc, "jwk"), &e, msg, sizeof(msg));
+	if ((ar->key = key_cache_get(ar->aw, id, ar->account.version)) ==
+	    NULL) {
+		ar->key = jwk_to_pkey(
+		    json_object_get(doc, "jwk"), &e, msg, sizeof(msg));
+		key_cache_put(ar->aw, id, ar->account.version, ar->key);
+	}
 	json_decref(doc);
 	if (ar->key == NULL) {
 		acme_req_problem(
