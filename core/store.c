@@ -34,7 +34,7 @@ static const struct store_ops *const store_drivers[] = {
 /* Expired objects are swept at most this often (seconds). */
 #define STORE_EXPIRE_EVERY 60
 
-enum txn_op_type { TXN_PUT, TXN_DELETE, TXN_CERT, TXN_AUDIT };
+enum txn_op_type { TXN_PUT, TXN_DELETE, TXN_CERT, TXN_AUDIT, TXN_REVOKE };
 
 /* One write of a set.  Everything it points to is owned. */
 struct txn_op {
@@ -44,6 +44,8 @@ struct txn_op {
 	struct cert_record *rec;   /* CERT */
 	struct audit_record audit; /* AUDIT: its strings point into str */
 	char *str[AUDIT_NSTR];
+	time_t revoked_at; /* REVOKE: serial in obj.id */
+	int reason;
 };
 
 struct store_txn {
@@ -243,6 +245,24 @@ out:
 }
 
 int
+store_txn_revoke(struct store_txn *t, const char *serial, time_t at, int reason)
+{
+	struct txn_op *op;
+
+	if (t == NULL || serial == NULL || strlen(serial) > 40 ||
+	    (op = op_new(TXN_REVOKE)) == NULL)
+		return -1;
+	if (dup_opt(serial, &op->obj.id) == -1) {
+		op_free(op);
+		return -1;
+	}
+	op->revoked_at = at != 0 ? at : time(NULL);
+	op->reason = reason;
+	op_append(t, op);
+	return 0;
+}
+
+int
 store_txn_delete(struct store_txn *t, const char *kind, const char *id)
 {
 	struct txn_op *op = NULL;
@@ -341,6 +361,10 @@ txn_write(const struct store_ops *ops, void *conn, const struct store_txn *t)
 			break;
 		case TXN_AUDIT:
 			r = ops->audit_put(conn, &op->audit);
+			break;
+		case TXN_REVOKE:
+			r = ops->cert_revoke(
+			    conn, op->obj.id, op->revoked_at, op->reason);
 			break;
 		}
 	}

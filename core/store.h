@@ -204,6 +204,10 @@ int store_txn_put(struct store_txn *t, const struct store_obj *o);
 /* Delete exactly one unexpired object: conflict when it is absent (a
  * nonce consumed twice).  0 / -1. */
 int store_txn_delete(struct store_txn *t, const char *kind, const char *id);
+/* Revoke a valid certificate (RFC 5280 CRLReason `reason`): a conflict
+ * when it is absent or already revoked.  0 / -1. */
+int store_txn_revoke(
+    struct store_txn *t, const char *serial, time_t at, int reason);
 /* Add a certificate (taken, even on failure) / an audit record (copied). */
 int store_txn_cert(struct store_txn *t, struct cert_record *rec);
 int store_txn_audit(struct store_txn *t, const struct audit_record *a);

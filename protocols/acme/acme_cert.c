@@ -128,13 +128,47 @@ out:
 	return rc;
 }
 
+/* After the commit: the CRL cache must not serve the old list. */
+static void
+revoke_committed(struct acme_req *ar, void *arg)
+{
+	gateway_crl_invalidate(ar->acme->gw, arg);
+}
+
+/* Queue the revocation and its audit record in ar->txn.  0 / -1. */
+static int
+revoke_txn(struct acme_req *ar, const struct cert_record *rec, int code)
+{
+	struct audit_record a;
+	char detail[32];
+
+	snprintf(detail, sizeof(detail), "crlReason=%d", code);
+	memset(&a, 0, sizeof(a));
+	a.at = time(NULL);
+	a.request_id = rec->request_id;
+	a.proto = rec->proto;
+	a.profile = rec->profile;
+	a.requester = rec->requester;
+	a.subject = rec->subject;
+	a.event = "revoked";
+	a.detail = detail;
+	a.serial = rec->serial;
+	if (store_txn_revoke(ar->txn, rec->serial, a.at, code) == -1 ||
+	    store_txn_audit(ar->txn, &a) == -1)
+		return -1;
+	ar->after_commit = revoke_committed;
+	ar->after_commit_arg =
+	    (void *)policy_profile(gateway_policy(ar->acme->gw), rec->profile);
+	return 0;
+}
+
 void
 acme_revoke(struct acme_req *ar)
 {
 	const json_t *reason = json_object_get(ar->payload, "reason");
 	struct cert_record rec;
 	X509 *cert = NULL;
-	int code = 0, r;
+	int code = 0;
 
 	memset(&rec, 0, sizeof(rec));
 	if (revoke_target(ar, &cert, &rec) == -1)
@@ -167,19 +201,12 @@ acme_revoke(struct acme_req *ar)
 		    "the certificate is already revoked");
 		goto out;
 	}
-	/* Revocations are rare: this one commits synchronously. */
-	if ((r = store_cert_revoke(ar->sc, rec.serial, time(NULL), code)) !=
-	    0) {
-		if (r == 1)
-			acme_req_problem(ar, 400, ACME_ERR_ALREADY_REVOKED,
-			    "the certificate is already revoked");
-		else
-			acme_req_problem(ar, 500, ACME_ERR_SERVER,
-			    "the revocation could not be stored");
+	/* In this request's transaction: durable before the reply, and
+	 * never an fsync on the loop. */
+	if (revoke_txn(ar, &rec, code) == -1) {
+		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
 		goto out;
 	}
-	gateway_crl_invalidate(ar->acme->gw,
-	    policy_profile(gateway_policy(ar->acme->gw), rec.profile));
 	log_info("req=%s acme revoked serial=%s reason=%d", acme_req_id(ar),
 	    rec.serial, code);
 	acme_req_commit(ar);

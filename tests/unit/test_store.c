@@ -437,6 +437,46 @@ test_revoke(void **state)
 	    2);
 }
 
+/* A revocation inside a transaction: once, then a conflict that undoes
+ * the whole set. */
+static void
+test_revoke_txn(void **state)
+{
+	struct store_conn *c;
+	struct store_txn *t;
+	struct cert_record got;
+	struct store *st;
+
+	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_int_equal(put_one(st, "T1"), 0);
+	assert_non_null(c = store_conn_open(st));
+	assert_non_null(t = store_txn_new());
+	assert_int_equal(store_txn_revoke(t, "T1", 1700005000, 4), 0);
+	assert_int_equal(store_txn_run(c, t), 0);
+	assert_int_equal(store_cert_get(c, "T1", &got), 0);
+	assert_int_equal(got.status, CERT_STATUS_REVOKED);
+	assert_int_equal(got.revoked_at, 1700005000);
+	assert_int_equal(got.revoke_reason, 4);
+	cert_record_clear(&got);
+	/* Again, together with a second write: the conflict undoes both. */
+	assert_non_null(t = store_txn_new());
+	assert_int_equal(store_txn_revoke(t, "T1", 1700006000, 1), 0);
+	assert_int_equal(store_txn_revoke(t, "NOSUCH", 1700006000, 1), 0);
+	assert_int_equal(store_txn_run(c, t), 1);
+	assert_int_equal(store_cert_get(c, "T1", &got), 0);
+	assert_int_equal(got.revoked_at, 1700005000);
+	cert_record_clear(&got);
+	assert_non_null(t = store_txn_new());
+	assert_int_equal(store_txn_revoke(t,
+	                     "0123456789012345678901234567890"
+	                     "1234567890AB",
+	                     0, 1),
+	    -1);
+	store_txn_free(t);
+	store_conn_close(c);
+	store_close(st);
+}
+
 static void
 test_reopen_migrates_once(void **state)
 {
@@ -557,6 +597,7 @@ main(void)
 	    cmocka_unit_test(test_duplicate_in_batch),
 	    cmocka_unit_test(test_duplicate_drops_audit),
 	    cmocka_unit_test(test_revoke),
+	    cmocka_unit_test(test_revoke_txn),
 	    cmocka_unit_test(test_reopen_migrates_once),
 	    cmocka_unit_test(test_close_drains),
 	    cmocka_unit_test(test_concurrent_submits),
