@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "bench/acme_jws.h"
+#include "bench/csr.h"
 #include "core/encoding.h"
 
 /* Print the error queue (if any) and clear it. */
@@ -163,39 +164,15 @@ out:
 char *
 bjws_csr(EVP_PKEY *key, const char *host)
 {
-	X509_REQ *req = NULL;
-	X509_NAME *name = NULL;
-	X509_EXTENSION *ext = NULL;
-	STACK_OF(X509_EXTENSION) *exts = NULL;
+	X509_REQ *req;
 	unsigned char *der = NULL;
-	char san[300], *ret = NULL;
+	char *ret = NULL;
 	int len;
 
-	if (snprintf(san, sizeof(san), "DNS:%s", host) >= (int)sizeof(san))
-		goto out;
-	if ((req = X509_REQ_new()) == NULL || (name = X509_NAME_new()) == NULL)
-		goto out;
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	        (const unsigned char *)host, -1, -1, 0) ||
-	    !X509_REQ_set_subject_name(req, name) ||
-	    !X509_REQ_set_pubkey(req, key))
-		goto out;
-	if ((ext = X509V3_EXT_conf_nid(
-	         NULL, NULL, NID_subject_alt_name, san)) == NULL ||
-	    (exts = sk_X509_EXTENSION_new_null()) == NULL ||
-	    !sk_X509_EXTENSION_push(exts, ext))
-		goto out;
-	ext = NULL; /* owned by exts now */
-	if (!X509_REQ_add_extensions(req, exts) ||
-	    X509_REQ_sign(req, key, EVP_sha256()) <= 0 ||
-	    (len = i2d_X509_REQ(req, &der)) <= 0)
-		goto out;
-	ret = encoding_b64url_encode(der, (size_t)len);
-out:
+	if ((req = bcsr_new(key, host, NULL, EVP_sha256())) != NULL &&
+	    (len = i2d_X509_REQ(req, &der)) > 0)
+		ret = encoding_b64url_encode(der, (size_t)len);
 	OPENSSL_free(der);
 	X509_REQ_free(req);
-	X509_NAME_free(name);
-	X509_EXTENSION_free(ext);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	return ret;
 }

@@ -29,6 +29,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "bench/csr.h"
 #include "bench/stats.h"
 
 /* A reply bigger than this is not a one-certificate PKCS#7. */
@@ -182,47 +183,6 @@ sign_md(EVP_PKEY *key)
 	return EVP_sha256();
 }
 
-/*
- * A CSR for `host` (CN and one dNSName) signed by `key`.  The caller
- * frees it; NULL on error.
- */
-static X509_REQ *
-make_csr(EVP_PKEY *key, const char *host)
-{
-	X509_REQ *req = NULL, *ret = NULL;
-	X509_NAME *name = NULL;
-	X509_EXTENSION *ext = NULL;
-	STACK_OF(X509_EXTENSION) *exts = NULL;
-	char san[300];
-
-	if (snprintf(san, sizeof(san), "DNS:%s", host) >= (int)sizeof(san))
-		goto out;
-	if ((req = X509_REQ_new()) == NULL || (name = X509_NAME_new()) == NULL)
-		goto out;
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	        (const unsigned char *)host, -1, -1, 0) ||
-	    !X509_REQ_set_subject_name(req, name) ||
-	    !X509_REQ_set_pubkey(req, key))
-		goto out;
-	if ((ext = X509V3_EXT_conf_nid(
-	         NULL, NULL, NID_subject_alt_name, san)) == NULL ||
-	    (exts = sk_X509_EXTENSION_new_null()) == NULL ||
-	    !sk_X509_EXTENSION_push(exts, ext))
-		goto out;
-	ext = NULL; /* owned by exts now */
-	if (!X509_REQ_add_extensions(req, exts) ||
-	    X509_REQ_sign(req, key, sign_md(key)) <= 0)
-		goto out;
-	ret = req;
-	req = NULL;
-out:
-	X509_REQ_free(req);
-	X509_NAME_free(name);
-	X509_EXTENSION_free(ext);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	return ret;
-}
-
 /* `csr` as one line of base64 DER into *out.  0 / -1. */
 static int
 csr_to_b64(X509_REQ *csr, struct csr_b64 *out)
@@ -268,7 +228,7 @@ make_csrs(const struct opts *o, struct csr_b64 *csrs, X509_REQ **first)
 		} else if ((key = keygen(o->key)) == NULL)
 			goto out;
 		snprintf(host, sizeof(host), "bench-%ld.example.com", i);
-		req = make_csr(key, host);
+		req = bcsr_new(key, host, NULL, sign_md(key));
 		if (!rsa)
 			EVP_PKEY_free(key);
 		key = NULL;

@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "bench/csr.h"
 #include "bench/scep_client.h"
 
 /* RFC 8894 §3.2.1: the VeriSign arc of the SCEP attributes. */
@@ -163,40 +164,18 @@ bscep_req_clear(struct bscep_req *r)
 static unsigned char *
 make_csr(EVP_PKEY *key, const char *cn, const char *challenge, size_t *len)
 {
-	STACK_OF(X509_EXTENSION) *exts = NULL;
-	X509_EXTENSION *ext = NULL;
-	X509_REQ *req = NULL;
-	unsigned char *der = NULL, *ret = NULL;
-	char san[300];
-	int n;
+	X509_REQ *req;
+	unsigned char *der = NULL;
+	int n = 0;
 
-	if (snprintf(san, sizeof(san), "DNS:%s", cn) >= (int)sizeof(san) ||
-	    (req = X509_REQ_new()) == NULL ||
-	    !X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN",
-	        MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0) ||
-	    !X509_REQ_set_pubkey(req, key))
-		goto out;
-	if ((ext = X509V3_EXT_conf_nid(
-	         NULL, NULL, NID_subject_alt_name, san)) == NULL ||
-	    (exts = sk_X509_EXTENSION_new_null()) == NULL ||
-	    !sk_X509_EXTENSION_push(exts, ext))
-		goto out;
-	ext = NULL; /* owned by exts now */
-	if (!X509_REQ_add_extensions(req, exts) ||
-	    !X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
-	        MBSTRING_ASC, (const unsigned char *)challenge, -1) ||
-	    X509_REQ_sign(req, key, EVP_sha256()) <= 0 ||
-	    (n = i2d_X509_REQ(req, &der)) <= 0)
-		goto out;
-	*len = (size_t)n;
-	ret = der;
-	der = NULL;
-out:
-	OPENSSL_free(der);
-	X509_EXTENSION_free(ext);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	if ((req = bcsr_new(key, cn, challenge, EVP_sha256())) == NULL ||
+	    (n = i2d_X509_REQ(req, &der)) <= 0) {
+		OPENSSL_free(der);
+		der = NULL;
+	}
 	X509_REQ_free(req);
-	return ret;
+	*len = n > 0 ? (size_t)n : 0;
+	return der;
 }
 
 /*
