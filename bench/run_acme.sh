@@ -45,6 +45,7 @@ cleanup()
 	for p in "${PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
+	[ -n "${KEEP_LOG:-}" ] && cp "$DIR/enrolld.log" "$KEEP_LOG"
 	rm -rf "$DIR"
 }
 trap cleanup EXIT

@@ -198,6 +198,7 @@ reply_existing(struct acme_req *ar, const char *id)
 	ar->status = 200;
 	json_decref(doc);
 	store_obj_clear(&o);
+	ar->durable = 1;
 	acme_req_commit(ar);
 }
 
@@ -280,6 +281,7 @@ acme_new_account(struct acme_req *ar)
 	ar->body = account_render(ar, id, doc);
 	json_decref(doc);
 	log_info("req=%s acme new account %s", acme_req_id(ar), id);
+	ar->durable = 1;
 	acme_req_commit(ar);
 }
 
@@ -334,6 +336,7 @@ acme_account(struct acme_req *ar, const char *id)
 		}
 	}
 	ar->body = account_render(ar, id, doc);
+	ar->durable = 1;
 	acme_req_commit(ar);
 out:
 	json_decref(doc);
@@ -433,6 +436,7 @@ acme_key_change(struct acme_req *ar)
 		goto out;
 	}
 	ar->body = account_render(ar, o.id, doc);
+	ar->durable = 1;
 	acme_req_commit(ar);
 out:
 	json_decref(doc);

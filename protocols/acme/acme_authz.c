@@ -330,8 +330,11 @@ validation_record(struct validation *v)
 	    doc, "status", json_string(ok ? "valid" : "invalid"));
 	free(o.status);
 	o.status = strdup(ok ? "valid" : "invalid");
-	if (o.status != NULL && (t = store_txn_new()) != NULL &&
-	    acme_obj_save(t, &o, doc) == 0 &&
+	/* Bookkeeping like the order itself (acme_req.durable): a client
+	 * whose validation a power cut undid validates again. */
+	if (o.status != NULL && (t = store_txn_new()) != NULL)
+		store_txn_set_light(t, 1);
+	if (t != NULL && acme_obj_save(t, &o, doc) == 0 &&
 	    (ok || validation_count_failure(v, t) == 0) &&
 	    store_submit_txn(gateway_store(v->acme->gw), v->base, t,
 	        validation_saved, v) == 0) {

@@ -209,6 +209,7 @@ acme_revoke(struct acme_req *ar)
 	}
 	log_info("req=%s acme revoked serial=%s reason=%d", acme_req_id(ar),
 	    rec.serial, code);
+	ar->durable = 1;
 	acme_req_commit(ar);
 out:
 	X509_free(cert);

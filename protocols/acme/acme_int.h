@@ -132,6 +132,12 @@ struct acme_req {
 	void (*after_commit_free)(void *arg);
 	void *after_commit_arg;
 	int hold_reply; /* after_commit took over sending the reply */
+	/* The writes must reach the disk before the reply: accounts and
+	 * their keys, revocations.  Orders, authorizations and challenges
+	 * are bookkeeping a client redoes if a power cut undoes it; they
+	 * commit without waiting for the disk (certificates themselves are
+	 * always durable, in the pipeline's own transaction). */
+	int durable;
 };
 
 #define acme_req_id(ar) ((ar)->r != NULL ? http_req_id((ar)->r) : "-")

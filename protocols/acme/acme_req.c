@@ -318,9 +318,8 @@ acme_req_commit(struct acme_req *ar)
 {
 	struct store_txn *t;
 
-	/* Nothing but the nonce used (a POST-as-GET, newNonce): losing
-	 * that to a power cut is harmless, so do not wait for the disk. */
-	store_txn_set_light(ar->txn, store_txn_size(ar->txn) <= 1);
+	/* Only what a client cannot redo waits for the disk (durable). */
+	store_txn_set_light(ar->txn, !ar->durable);
 	if (acme_nonce_add(ar) == -1) {
 		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
 		return;
