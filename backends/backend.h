@@ -16,6 +16,7 @@
 #include "core/store.h"
 
 struct event_base;
+struct gateway;
 
 /* What the policy lets the backend put in the certificate. */
 struct issue_params {
@@ -62,6 +63,22 @@ struct ca_backend {
 	    size_t n, size_t *len);
 	/* MUST. NULL-safe. */
 	void (*free)(void *priv);
+	/* MAY. State for one worker loop, made on the main thread before
+	 * the loop runs and used only from that loop (an upstream client
+	 * bound to it); issue() on the loop finds it by `base`.  `first` is
+	 * 1 for exactly one worker (periodic work).  0 / -1 (logged). */
+	int (*worker_init)(
+	    void *priv, struct gateway *gw, struct event_base *base, int first);
+	/* MAY. After that loop ended: every issue still in flight on it
+	 * completes with ENROLL_SHUTTING_DOWN, then its state is freed. */
+	void (*worker_free)(void *priv, struct event_base *base);
+	/* MAY. > 0 for a backend whose issue may take minutes (an upstream
+	 * CA): the pipeline waits that many seconds, then tells the client
+	 * to come back (ENROLL_PENDING) and stores the certificate when it
+	 * arrives.  Such a backend only gets requests with a pending key
+	 * (enroll_req.pending_key), which it may use to find its own state
+	 * for the request (a resumed upstream order). */
+	int (*defer_seconds)(void *priv);
 };
 
 /* NULL-terminated registry; the only place backends are named. */

@@ -21,38 +21,78 @@ static const char *const state_names[] = {
     [APPROVAL_APPROVED] = "approved",
     [APPROVAL_REJECTED] = "rejected",
     [APPROVAL_ISSUED] = "issued",
+    [APPROVAL_UPSTREAM] = "upstream",
+    [APPROVAL_FAILED] = "failed",
 };
 
+static enum enroll_reason
+reason_from_code(const char *code)
+{
+	int r;
+
+	for (r = 0; code != NULL && r < ENROLL_REASON_MAX; r++)
+		if (strcmp(enroll_reason_code((enum enroll_reason)r), code) ==
+		    0)
+			return (enum enroll_reason)r;
+	return ENROLL_BACKEND_ERROR;
+}
+
+/* The fields a state carries in the document.  0 / -1 (unreadable). */
+static int
+approval_fields(const char *json, struct approval_info *out)
+{
+	json_t *doc = json_loads(json, 0, NULL);
+	const char *s;
+	int rc = -1;
+
+	if (doc == NULL)
+		return -1;
+	if (out->state == APPROVAL_ISSUED) {
+		if ((s = json_string_value(json_object_get(doc, "serial"))) ==
+		    NULL)
+			goto out;
+		snprintf(out->serial, sizeof(out->serial), "%s", s);
+	} else if (out->state == APPROVAL_FAILED) {
+		out->reason = reason_from_code(
+		    json_string_value(json_object_get(doc, "reason")));
+		s = json_string_value(json_object_get(doc, "detail"));
+		snprintf(out->detail, sizeof(out->detail), "%s",
+		    s != NULL ? s : "the CA refused the request");
+	}
+	rc = 0;
+out:
+	json_decref(doc);
+	return rc;
+}
+
 int
-approval_state(struct store_conn *sc, const char *key, char *serial,
-    size_t serialsz, long *version)
+approval_lookup(
+    struct store_conn *sc, const char *key, struct approval_info *out)
 {
 	struct store_obj o;
-	json_t *doc = NULL;
-	int found, state = -1;
+	int found, rc = -1;
 	size_t i;
 
+	memset(out, 0, sizeof(*out));
 	memset(&o, 0, sizeof(o));
-	*version = 0;
+	out->state = APPROVAL_NONE;
 	if ((found = store_obj_get(sc, APPROVAL_KIND, key, &o)) == 1)
-		return APPROVAL_NONE;
+		return 0;
 	if (found == -1)
 		return -1;
 	for (i = 1; i < sizeof(state_names) / sizeof(state_names[0]); i++)
 		if (o.key1 != NULL && strcmp(o.key1, state_names[i]) == 0)
-			state = (int)i;
-	if (state == APPROVAL_ISSUED) {
-		doc = json_loads(o.json, 0, NULL);
-		if (!json_is_string(json_object_get(doc, "serial")))
-			state = -1;
-		else
-			snprintf(serial, serialsz, "%s",
-			    json_string_value(json_object_get(doc, "serial")));
-	}
-	*version = o.version;
-	json_decref(doc);
+			break;
+	if (i == sizeof(state_names) / sizeof(state_names[0]))
+		goto out;
+	out->state = (enum approval_state)i;
+	out->version = o.version;
+	if (approval_fields(o.json, out) == -1)
+		goto out;
+	rc = 0;
+out:
 	store_obj_clear(&o);
-	return state;
+	return rc;
 }
 
 /* The document of a pending request: who asked for what, for the
@@ -128,6 +168,75 @@ approval_txn_issued(
 
 	json_decref(doc);
 	return rc;
+}
+
+int
+approval_txn_upstream(struct store_txn *t, const char *key, long version,
+    const struct enroll_req *req)
+{
+	json_t *doc = approval_doc(req);
+	int rc = approval_put(t, key, "upstream", version, doc);
+
+	json_decref(doc);
+	return rc;
+}
+
+int
+approval_txn_failed(struct store_txn *t, const char *key, long version,
+    enum enroll_reason reason, const char *detail)
+{
+	json_t *doc = json_pack("{s:s, s:s, s:I}", "reason",
+	    enroll_reason_code(reason), "detail",
+	    detail != NULL ? detail : "the CA refused the request", "failed",
+	    (json_int_t)time(NULL));
+	int rc = approval_put(t, key, "failed", version, doc);
+
+	json_decref(doc);
+	return rc;
+}
+
+int
+approval_txn_forget(struct store_txn *t, const char *key)
+{
+	return store_txn_delete(t, APPROVAL_KIND, key);
+}
+
+static enum enroll_proto
+proto_from_name(const char *name)
+{
+	static const enum enroll_proto all[] = {ENROLL_PROTO_EST,
+	    ENROLL_PROTO_ACME, ENROLL_PROTO_SCEP, ENROLL_PROTO_CLI};
+	size_t i;
+
+	for (i = 0; name != NULL && i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(enroll_proto_name(all[i]), name) == 0)
+			return all[i];
+	return ENROLL_PROTO_CLI;
+}
+
+struct each_arg {
+	approval_key_fn *fn;
+	void *arg;
+};
+
+static int
+each_one(const struct store_obj *o, void *arg)
+{
+	struct each_arg *ea = arg;
+	json_t *doc = json_loads(o->json, 0, NULL);
+	enum enroll_proto proto = proto_from_name(
+	    json_string_value(json_object_get(doc, "protocol")));
+
+	json_decref(doc);
+	return ea->fn(o->id, proto, ea->arg);
+}
+
+int
+approval_each_upstream(struct store_conn *sc, approval_key_fn *fn, void *arg)
+{
+	struct each_arg ea = {fn, arg};
+
+	return store_obj_find(sc, APPROVAL_KIND, 1, "upstream", each_one, &ea);
 }
 
 static const char *

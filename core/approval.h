@@ -7,8 +7,10 @@
  * then gets its certificate (issued once, however often it asks).
  *
  * Pending requests are store objects of kind APPROVAL_KIND, id = the
- * pending key, key1 = their state: "pending", "approved", "rejected" or
- * "issued" (json "serial" then names the certificate).
+ * pending key, key1 = their state: "pending", "approved", "rejected",
+ * "issued" (json "serial" then names the certificate), and for backends
+ * that answer later (an upstream CA, backend.h defer_seconds) "upstream"
+ * and "failed" (json "reason", "detail").
  */
 #ifndef ENROLLD_APPROVAL_H
 #define ENROLLD_APPROVAL_H
@@ -25,16 +27,24 @@ enum approval_state {
 	APPROVAL_PENDING,
 	APPROVAL_APPROVED, /* issue now */
 	APPROVAL_REJECTED,
-	APPROVAL_ISSUED /* issued before: *serial names it */
+	APPROVAL_ISSUED,   /* issued before: serial names it */
+	APPROVAL_UPSTREAM, /* with a deferring backend (an upstream CA) */
+	APPROVAL_FAILED    /* that backend refused: reason, detail */
 };
 
-/*
- * The state of pending key `key` (read on the caller's connection).
- * For APPROVAL_ISSUED the serial is copied into serial (>= 41 bytes).
- * *version gets the object's version for a later update.  -1 on error.
- */
-int approval_state(struct store_conn *sc, const char *key, char *serial,
-    size_t serialsz, long *version);
+/* What the queue knows of one pending key. */
+struct approval_info {
+	enum approval_state state;
+	long version;              /* for a later update */
+	char serial[41];           /* APPROVAL_ISSUED */
+	enum enroll_reason reason; /* APPROVAL_FAILED */
+	char detail[256];          /* APPROVAL_FAILED */
+};
+
+/* The state of pending key `key` (read on the caller's connection) into
+ * *out.  0 / -1 on error. */
+int approval_lookup(
+    struct store_conn *sc, const char *key, struct approval_info *out);
 
 /* Queue the creation of a pending request in t.  0 / -1. */
 int approval_txn_create(
@@ -42,6 +52,24 @@ int approval_txn_create(
 /* Queue "issued with serial" for an approved request (version as read). */
 int approval_txn_issued(
     struct store_txn *t, const char *key, long version, const char *serial);
+/* Queue "upstream" for `req` (version 0: a new key; else as read): its
+ * backend works on it.  0 / -1. */
+int approval_txn_upstream(struct store_txn *t, const char *key, long version,
+    const struct enroll_req *req);
+/* Queue "failed": the backend refused for good; the client's retries get
+ * `reason` and `detail`. */
+int approval_txn_failed(struct store_txn *t, const char *key, long version,
+    enum enroll_reason reason, const char *detail);
+/* Queue forgetting `key`: the next request with it starts afresh. */
+int approval_txn_forget(struct store_txn *t, const char *key);
+
+/* Called with each key in state "upstream" and the protocol that queued
+ * it; return -1 to stop. */
+typedef int approval_key_fn(
+    const char *key, enum enroll_proto proto, void *arg);
+/* Every key in state "upstream".  0 / -1. */
+int approval_each_upstream(
+    struct store_conn *sc, approval_key_fn *fn, void *arg);
 
 /*
  * The request queued under `key`, rebuilt from its stored CSR, profile

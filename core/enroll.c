@@ -7,35 +7,20 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <openssl/x509v3.h>
 
 #include "backends/backend.h"
 #include "core/approval.h"
 #include "core/cert.h"
 #include "core/enroll.h"
+#include "core/enroll_int.h"
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/store.h"
 #include "policy/policy.h"
 
-struct enroll_job {
-	struct gateway *gw;
-	struct event_base *base;
-	struct enroll_req *req;
-	const struct profile *prof;
-	enroll_done_fn *done;
-	void *arg;
-	X509 *cert;
-	char serial[41];
-	char allow_detail[256]; /* the policy's sentence, audited with the
-	                           certificate in one transaction */
-	long approval_version;  /* > 0: an approved request, mark it issued */
-	int cancelled;
-	int submitting; /* inside enroll_submit: caller frees */
-	int finished;
-};
-
-static void
+void
 enroll_audit(const struct enroll_job *job, const char *event,
     enum enroll_reason reason, const char *detail)
 {
@@ -71,10 +56,8 @@ enroll_job_free(struct enroll_job *job)
 	free(job);
 }
 
-/* Hand the outcome to the protocol exactly once, then free the job
- * unless enroll_submit is still on the stack and will. */
-static void
-enroll_finish(
+void
+enroll_answer(
     struct enroll_job *job, enum enroll_reason reason, const char *detail)
 {
 	struct enroll_result res = {
@@ -85,10 +68,24 @@ enroll_finish(
 	    .serial = reason == ENROLL_OK ? job->serial : NULL,
 	};
 
+	if (job->answered)
+		return;
+	job->answered = 1;
 	if (reason == ENROLL_OK && job->prof != NULL)
 		res.chain = gateway_ca_chain(job->gw, job->prof);
 	if (!job->cancelled && job->done != NULL)
 		job->done(job->req, &res, job->arg);
+}
+
+void
+enroll_finish(
+    struct enroll_job *job, enum enroll_reason reason, const char *detail)
+{
+	enroll_answer(job, reason, detail);
+	if (job->wait_ev != NULL) {
+		event_free(job->wait_ev);
+		job->wait_ev = NULL;
+	}
 	job->finished = 1;
 	if (!job->submitting)
 		enroll_job_free(job);
@@ -201,7 +198,7 @@ fail:
 }
 
 /* Backend completion: store the certificate before anyone sees it. */
-static void
+void
 enroll_issued(
     void *arg, enum enroll_reason reason, const char *detail, X509 *cert)
 {
@@ -213,12 +210,23 @@ enroll_issued(
 		X509_free(cert);
 		if (reason == ENROLL_OK)
 			reason = ENROLL_BACKEND_ERROR;
+		if (detail == NULL)
+			detail = "the CA backend failed";
+		if (reason == ENROLL_SHUTTING_DOWN) {
+			/* Resumed at the next start. */
+			enroll_finish(job, reason, detail);
+			return;
+		}
 		enroll_audit(job, "allow", ENROLL_OK, job->allow_detail);
 		enroll_audit(job, "error", reason, detail);
-		enroll_finish(
-		    job, reason, detail ? detail : "the CA backend failed");
+		if (job->deferred)
+			enroll_defer_failed(job, reason, detail);
+		else
+			enroll_finish(job, reason, detail);
 		return;
 	}
+	if (job->deferred)
+		job->approval_version = enroll_defer_version(job);
 	job->cert = cert;
 	if ((rec = malloc(sizeof(*rec))) == NULL ||
 	    cert_serial_hex(cert, job->serial, sizeof(job->serial)) == -1 ||
@@ -242,101 +250,7 @@ enroll_issued(
 	enroll_store(job, rec, &a);
 }
 
-static void enroll_issue(struct enroll_job *job);
-
-/* The pending request is stored: tell the client to come back. */
-static void
-enroll_queued(int rc, void *arg)
-{
-	struct enroll_job *job = arg;
-
-	if (rc != 0) {
-		enroll_finish(job, ENROLL_STORE_ERROR,
-		    "the request could not be queued for approval");
-		return;
-	}
-	enroll_audit(job, "pending", ENROLL_PENDING, job->req->pending_key);
-	enroll_finish(
-	    job, ENROLL_PENDING, "waiting for an operator's approval");
-}
-
-/* A request approved and issued before: hand out that certificate. */
-static void
-enroll_reissue(struct enroll_job *job, const char *serial)
-{
-	struct cert_record rec;
-
-	memset(&rec, 0, sizeof(rec));
-	if (store_cert_get(job->req->sc, serial, &rec) != 0 ||
-	    (job->cert = cert_from_pem(rec.pem, strlen(rec.pem))) == NULL) {
-		cert_record_clear(&rec);
-		enroll_finish(job, ENROLL_STORE_ERROR,
-		    "the approved certificate cannot be read");
-		return;
-	}
-	snprintf(job->serial, sizeof(job->serial), "%s", rec.serial);
-	cert_record_clear(&rec);
-	enroll_finish(job, ENROLL_OK, NULL);
-}
-
-/*
- * A profile that requires approval (core/approval.h): queue the request
- * the first time, then answer from its state on every retry.
- */
-static void
-enroll_approval(struct enroll_job *job)
-{
-	struct store_txn *t;
-	char serial[41];
-	long version = 0;
-	int state;
-
-	if (job->req->pending_key == NULL || job->req->sc == NULL) {
-		enroll_finish(job, ENROLL_UNAUTHORIZED,
-		    "this profile requires approval, which this protocol "
-		    "cannot wait for");
-		return;
-	}
-	state = approval_state(job->req->sc, job->req->pending_key, serial,
-	    sizeof(serial), &version);
-	switch (state) {
-	case APPROVAL_NONE:
-		if ((t = store_txn_new()) == NULL ||
-		    approval_txn_create(t, job->req->pending_key, job->req) ==
-		        -1) {
-			store_txn_free(t);
-			enroll_finish(job, ENROLL_INTERNAL, "out of memory");
-			return;
-		}
-		if (store_submit_txn(gateway_store(job->gw), job->base, t,
-		        enroll_queued, job) == -1)
-			enroll_queued(-1, job);
-		return;
-	case APPROVAL_PENDING:
-		enroll_finish(
-		    job, ENROLL_PENDING, "waiting for an operator's approval");
-		return;
-	case APPROVAL_REJECTED:
-		enroll_audit(job, "deny", ENROLL_UNAUTHORIZED,
-		    "rejected by an operator");
-		enroll_finish(
-		    job, ENROLL_UNAUTHORIZED, "rejected by an operator");
-		return;
-	case APPROVAL_ISSUED:
-		enroll_reissue(job, serial);
-		return;
-	case APPROVAL_APPROVED:
-		job->approval_version = version;
-		enroll_issue(job);
-		return;
-	default:
-		enroll_finish(job, ENROLL_STORE_ERROR,
-		    "the approval queue cannot be read");
-		return;
-	}
-}
-
-static void
+void
 enroll_issue(struct enroll_job *job)
 {
 	struct issue_params params;
@@ -348,11 +262,16 @@ enroll_issue(struct enroll_job *job)
 		    job, ENROLL_BACKEND_ERROR, "the profile has no CA backend");
 		return;
 	}
+	if (backend->defer_seconds != NULL &&
+	    backend->defer_seconds(priv) > 0 && !job->deferred) {
+		enroll_defer(job, backend, priv);
+		return;
+	}
 	policy_issue_params(job->prof, job->req, &params);
 	backend->issue(priv, job->base, job->req, &params, enroll_issued, job);
 }
 
-static void
+void
 enroll_run(struct enroll_job *job)
 {
 	struct policy_decision d;

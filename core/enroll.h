@@ -157,6 +157,16 @@ typedef void enroll_done_fn(
 struct enroll_job *enroll_submit(struct gateway *gw, struct event_base *base,
     struct enroll_req *req, enroll_done_fn *done, void *arg);
 
+/*
+ * Resume on `base` what an upstream CA still owes (requests whose
+ * approval state is "upstream", core/approval.h): each goes to its
+ * backend again, which finds its own state by the pending key, and the
+ * certificate is stored for the client's next retry.  `sc` is the
+ * loop's store connection.
+ */
+void enroll_resume(
+    struct gateway *gw, struct event_base *base, struct store_conn *sc);
+
 /* The client went away: `done` will not be called; the work still
  * completes (a certificate that is signed is still stored). */
 void enroll_cancel(struct enroll_job *job);

@@ -8,8 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 #include "backends/backend.h"
 #include "core/config.h"
+#include "core/enroll.h"
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/store.h"
@@ -208,6 +211,68 @@ gateway_init_backends(struct gateway *gw, char *err, size_t errlen)
 			return -1;
 	}
 	return 0;
+}
+
+struct resume_arg {
+	struct gateway *gw;
+	struct event_base *base;
+	struct store_conn *sc;
+};
+
+static void
+gateway_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct resume_arg *ra = arg;
+
+	enroll_resume(ra->gw, ra->base, ra->sc);
+	free(ra);
+}
+
+int
+gateway_worker_init(struct gateway *gw, struct event_base *base,
+    struct store_conn *sc, int first)
+{
+	struct timeval now = {0, 0};
+	struct resume_arg *ra;
+	size_t i;
+
+	for (i = 0; i < gw->n_backends; i++) {
+		const struct ca_backend *ops = gw->backends[i].ops;
+
+		if (ops->worker_init != NULL &&
+		    ops->worker_init(gw->backends[i].priv, gw, base, first) ==
+		        -1) {
+			log_error("msg=\"backend %s: worker state failed\"",
+			    gw->backends[i].name);
+			return -1;
+		}
+	}
+	if (!first)
+		return 0;
+	/* Owned by the event: event_base_once frees nothing of arg, so
+	 * gateway_resume does; a loop that never runs leaks it once. */
+	if ((ra = malloc(sizeof(*ra))) == NULL)
+		return -1;
+	ra->gw = gw;
+	ra->base = base;
+	ra->sc = sc;
+	if (event_base_once(base, -1, EV_TIMEOUT, gateway_resume, ra, &now) ==
+	    -1) {
+		free(ra);
+		return -1;
+	}
+	return 0;
+}
+
+void
+gateway_worker_free(struct gateway *gw, struct event_base *base)
+{
+	size_t i;
+
+	for (i = 0; i < gw->n_backends; i++)
+		if (gw->backends[i].ops->worker_free != NULL)
+			gw->backends[i].ops->worker_free(
+			    gw->backends[i].priv, base);
 }
 
 static int

@@ -17,6 +17,7 @@ struct store;
 struct store_conn;
 struct worker;
 struct ca_backend;
+struct event_base;
 
 /* The config root (borrowed) and the directory relative paths are under. */
 const json_t *gateway_config(const struct gateway *gw);
@@ -47,6 +48,17 @@ unsigned char *gateway_crl(struct gateway *gw, struct store_conn *sc,
     const struct profile *prof, size_t *len);
 /* A certificate of `prof`'s backend was revoked: drop its cached CRL. */
 void gateway_crl_invalidate(struct gateway *gw, const struct profile *prof);
+
+/*
+ * Each backend's state for one worker loop (backend.h worker_init), on
+ * the main thread before the loop runs.  The first worker also resumes,
+ * once its loop runs, the enrollments an upstream CA still owes
+ * (enroll_resume) on `sc`, its store connection.  0 / -1.
+ */
+int gateway_worker_init(struct gateway *gw, struct event_base *base,
+    struct store_conn *sc, int first);
+/* After that loop ended (backend.h worker_free). */
+void gateway_worker_free(struct gateway *gw, struct event_base *base);
 
 /*
  * Build the gateway from a config root (taken: freed by gateway_free).

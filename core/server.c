@@ -484,6 +484,10 @@ worker_setup(struct server *srv, struct worker *w)
 	}
 	if ((w->store = store_conn_open(gateway_store(srv->view.gw))) == NULL)
 		return -1;
+	if (gateway_worker_init(
+	        srv->view.gw, w->base, w->store, w == &srv->workers[0]) == -1)
+		return -1;
+	w->backends_ready = 1;
 	return worker_init_handlers(srv, w);
 }
 
@@ -509,6 +513,8 @@ worker_teardown(struct worker *w)
 		}
 	}
 	free(w->hstate);
+	if (w->backends_ready)
+		gateway_worker_free(w->srv->view.gw, w->base);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
 	if (w->flush_timer != NULL)

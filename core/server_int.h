@@ -42,7 +42,8 @@ struct worker {
 	unsigned long served;
 	unsigned long next_id;
 	int draining;
-	int forced; /* left with requests in flight: keep the loop */
+	int forced;         /* left with requests in flight: keep the loop */
+	int backends_ready; /* gateway_worker_init done: free it too */
 };
 
 /* Shared, read-only while workers run. */
