@@ -8,7 +8,7 @@ packages=(
 	libssl-dev openssl libevent-dev libjansson-dev libsqlite3-dev
 	libcurl4-openssl-dev libxml2-dev libpq-dev libcmocka-dev libunbound-dev
 	pebble lego certbot python3-cryptography scep netcat-openbsd
-	curl python3 jq ca-certificates wrk
+	curl python3 jq ca-certificates wrk sqlite3 bind9-dnsutils
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "protocols/acme/acme.h"
+#include "protocols/challenge/challenge.h"
 #include "protocols/est/est.h"
 #include "protocols/protocol.h"
 #include "protocols/publish/publish.h"
@@ -14,5 +15,6 @@ const struct proto_handler *const proto_handlers[] = {
     &acme_handler,
     &scep_handler,
     &publish_handler,
+    &challenge_handler,
     NULL,
 };
