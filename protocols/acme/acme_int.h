@@ -210,6 +210,12 @@ void acme_key_change(struct acme_req *ar);
 void acme_new_order(struct acme_req *ar);
 void acme_order(struct acme_req *ar, const char *id);
 void acme_finalize(struct acme_req *ar, const char *id);
+/* acme_finalize.c: a poll of a processing order (takes o and doc). */
+void acme_order_processing(
+    struct acme_req *ar, struct store_obj *o, json_t *doc);
+/* acme_order.c: the client-visible order (§7.1.3). */
+json_t *acme_order_render(
+    struct acme_req *ar, const char *id, const json_t *doc, const char *status);
 void acme_orders_list(struct acme_req *ar, const char *account_id);
 /* The order document's status as the client sees it: pending orders
  * whose authorizations are all valid are "ready", any invalid or expired

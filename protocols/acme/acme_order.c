@@ -1,8 +1,8 @@
 /*
  * Orders (RFC 8555 §7.4): newOrder with dns and ip identifiers (RFC
  * 8738) judged by policy at once, order fetch with the status derived
- * from its authorizations, finalize through the common pipeline, and the
- * account's order list (§7.1.2.1).
+ * from its authorizations, and the account's order list (§7.1.2.1).
+ * Finalize is acme_finalize.c.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -64,8 +64,8 @@ acme_order_status(struct store_conn *sc, const json_t *order, time_t expires,
 }
 
 /* §7.1.3: the client-visible order. */
-static json_t *
-order_render(
+json_t *
+acme_order_render(
     struct acme_req *ar, const char *id, const json_t *doc, const char *status)
 {
 	const json_t *a;
@@ -332,7 +332,7 @@ acme_new_order(struct acme_req *ar)
 		goto oom;
 	ar->status = 201;
 	acme_url(ar, ar->location, sizeof(ar->location), "order/%s", id);
-	ar->body = order_render(ar, id, doc, "pending");
+	ar->body = acme_order_render(ar, id, doc, "pending");
 	acme_req_commit(ar);
 	goto out;
 oom:
@@ -360,204 +360,16 @@ acme_order(struct acme_req *ar, const char *id)
 		acme_req_problem(ar, 500, ACME_ERR_SERVER, "lookup failed");
 		goto out;
 	}
-	if (strcmp(status, "processing") == 0)
-		ar->retry_after = ar->acme->cfg.retry_after_s;
-	ar->body = order_render(ar, id, doc, status);
+	if (strcmp(status, "processing") == 0) {
+		/* Takes o and doc. */
+		acme_order_processing(ar, &o, doc);
+		return;
+	}
+	ar->body = acme_order_render(ar, id, doc, status);
 	acme_req_commit(ar);
 out:
 	json_decref(doc);
 	store_obj_clear(&o);
-}
-
-/* What finalize carries while the pipeline runs. */
-struct finalize {
-	struct acme_req *ar;
-	struct store_obj order;
-	json_t *doc;
-};
-
-static const char *
-reason_problem(enum enroll_reason r, int *status)
-{
-	*status = 400;
-	switch (r) {
-	case ENROLL_MALFORMED:
-	case ENROLL_BAD_CSR:
-	case ENROLL_BAD_SIGNATURE:
-	case ENROLL_VALIDITY:
-		return ACME_ERR_BAD_CSR;
-	case ENROLL_BAD_KEY:
-		return ACME_ERR_BAD_PUBLIC_KEY;
-	case ENROLL_NAME_FORBIDDEN:
-	case ENROLL_WILDCARD_FORBIDDEN:
-	case ENROLL_IP_FORBIDDEN:
-	case ENROLL_TOO_MANY_NAMES:
-	case ENROLL_NO_NAMES:
-		return ACME_ERR_REJECTED_ID;
-	case ENROLL_IDENT_UNSUPPORTED:
-		return ACME_ERR_UNSUPPORTED_ID;
-	case ENROLL_UNAUTHORIZED:
-		*status = 403;
-		return ACME_ERR_UNAUTHORIZED;
-	default:
-		*status = 500;
-		return ACME_ERR_SERVER;
-	}
-}
-
-static void
-finalize_free(struct finalize *f)
-{
-	json_decref(f->doc);
-	store_obj_clear(&f->order);
-	free(f);
-}
-
-static void
-finalize_done(
-    struct enroll_req *req, const struct enroll_result *res, void *arg)
-{
-	struct finalize *f = arg;
-	struct acme_req *ar = f->ar;
-	const char *type;
-	int status;
-
-	if (res->reason != ENROLL_OK) {
-		type = reason_problem(res->reason, &status);
-		acme_req_problem(ar, status, type, "%s",
-		    res->detail ? res->detail
-		                : enroll_reason_code(res->reason));
-		finalize_free(f);
-		return;
-	}
-	json_object_set_new(f->doc, "status", json_string("valid"));
-	json_object_set_new(f->doc, "certificate", json_string(res->serial));
-	free(f->order.status);
-	f->order.status = strdup("valid");
-	if (f->order.status == NULL ||
-	    acme_obj_save(ar->txn, &f->order, f->doc) == -1) {
-		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
-		finalize_free(f);
-		return;
-	}
-	ar->body = order_render(ar, f->order.id, f->doc, "valid");
-	acme_url(
-	    ar, ar->location, sizeof(ar->location), "order/%s", f->order.id);
-	finalize_free(f);
-	acme_req_commit(ar);
-}
-
-/* The CSR must name exactly the order's identifiers (§7.4). */
-static int
-csr_matches(const struct enroll_req *req, const json_t *idents)
-{
-	const json_t *e;
-	size_t i, j, n = 0;
-
-	json_array_foreach(idents, i, e)
-	{
-		const char *t = json_string_value(json_object_get(e, "type"));
-		const char *v = json_string_value(json_object_get(e, "value"));
-		enum ident_type want =
-		    strcmp(t, "ip") == 0 ? IDENT_IP : IDENT_DNS;
-
-		for (j = 0; j < req->n_idents; j++)
-			if (req->idents[j].type == want &&
-			    strcmp(req->idents[j].value, v) == 0)
-				break;
-		if (j == req->n_idents)
-			return 0;
-		n++;
-	}
-	return n == req->n_idents;
-}
-
-/* Build the enrollment of a finalize.  NULL after a problem reply. */
-static struct enroll_req *
-finalize_req(struct acme_req *ar, const json_t *doc)
-{
-	const char *csr =
-	    json_string_value(json_object_get(ar->payload, "csr"));
-	struct enroll_req *req = NULL;
-	unsigned char *der = NULL;
-	size_t len = 0;
-	char who[64];
-
-	snprintf(who, sizeof(who), "acme:%s", ar->account.id);
-	if (csr == NULL ||
-	    (der = encoding_b64url_decode(csr, strlen(csr), &len)) == NULL) {
-		acme_req_problem(ar, 400, ACME_ERR_MALFORMED,
-		    "finalize needs \"csr\", base64url DER (RFC 8555 §7.4)");
-		return NULL;
-	}
-	if ((req = enroll_req_new(ENROLL_PROTO_ACME)) == NULL ||
-	    enroll_req_set_requester(req, who, ENROLL_AUTH_ACCOUNT) == -1 ||
-	    enroll_req_set_profile(req,
-	        json_string_value(json_object_get(doc, "profile"))) == -1) {
-		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
-		goto fail;
-	}
-	snprintf(req->id, sizeof(req->id), "%s", http_req_id(ar->r));
-	if (enroll_req_take_csr_der(req, der, len) != ENROLL_OK) {
-		acme_req_problem(ar, 400, ACME_ERR_BAD_CSR,
-		    "the CSR is not one DER PKCS#10 request");
-		goto fail;
-	}
-	if (!csr_matches(req, json_object_get(doc, "identifiers"))) {
-		acme_req_problem(ar, 400, ACME_ERR_BAD_CSR,
-		    "the CSR must name exactly the order's identifiers");
-		goto fail;
-	}
-	if (req->csr_key != NULL && EVP_PKEY_eq(req->csr_key, ar->key) == 1) {
-		acme_req_problem(ar, 400, ACME_ERR_BAD_CSR,
-		    "the certificate key must not be the account key");
-		goto fail;
-	}
-	free(der);
-	return req;
-fail:
-	free(der);
-	enroll_req_free(req);
-	return NULL;
-}
-
-void
-acme_finalize(struct acme_req *ar, const char *id)
-{
-	struct finalize *f;
-	struct enroll_req *req;
-	char status[16];
-
-	if ((f = calloc(1, sizeof(*f))) == NULL) {
-		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
-		return;
-	}
-	f->ar = ar;
-	if (acme_obj_load_owned(
-	        ar, ACME_KIND_ORDER, "order", id, &f->order, &f->doc) == -1) {
-		free(f);
-		return;
-	}
-	if (acme_order_status(ar->sc, f->doc,
-	        acme_parse_time(
-	            json_string_value(json_object_get(f->doc, "expires"))),
-	        status, sizeof(status)) == -1 ||
-	    strcmp(status, "ready") != 0) {
-		acme_req_problem(ar, 403, ACME_ERR_ORDER_NOT_READY,
-		    "the order is %s, not ready (RFC 8555 §7.4)", status);
-		finalize_free(f);
-		return;
-	}
-	if ((req = finalize_req(ar, f->doc)) == NULL) {
-		finalize_free(f);
-		return;
-	}
-	/* The order's status is "ready" in storage: set it only when the
-	 * certificate exists, in the same transaction as the reply.
-	 * finalize_done may run (and end ar) before this returns, so the
-	 * job handle is not kept: the pipeline finishes on its own. */
-	(void)enroll_submit(
-	    ar->acme->gw, http_req_base(ar->r), req, finalize_done, f);
 }
 
 struct order_list {
