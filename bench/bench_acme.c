@@ -32,10 +32,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "bench/acme_jws.h"
 #include "bench/acme_opts.h"
-#include "bench/curl_ev.h"
+#include "bench/csr.h"
 #include "bench/stats.h"
+#include "core/curl_ev.h"
+#include "core/jws_sign.h"
 
 #define BENCH_MAX_REPLY (64 * 1024) /* a chain of a few PEM certs */
 #define BENCH_ORDER_S 120.0         /* one order may take this long */
@@ -94,11 +95,12 @@ struct bench {
 	const struct bacme_opts *o;
 	struct event_base *base;
 	struct event *deadline;
-	struct bcev *cev;
+	struct curl_ev *cev;
 	CURLM *multi; /* cev's, borrowed */
 	struct evhttp *http;
 	struct curl_slist *hdrs;
-	struct bjws_account acct;
+	struct jws_sign_key *acct; /* ES256 account key */
+	char *kid;                 /* its URL once registered */
 	json_t *dir;
 	struct order *orders;
 	struct slot *slots;
@@ -132,7 +134,7 @@ make_orders(struct bench *b)
 		snprintf(host, sizeof(host), "o%ld.bench.example", i);
 		if ((od->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) ==
 		        NULL ||
-		    (od->csr = bjws_csr(od->key, host)) == NULL) {
+		    (od->csr = bcsr_b64url(od->key, host)) == NULL) {
 			ssl_errors();
 			return -1;
 		}
@@ -379,7 +381,8 @@ slot_send_signed(struct slot *s)
 		return;
 	}
 	free(s->jws);
-	s->jws = bjws_sign(&s->b->acct, s->url, s->nonce, s->payload);
+	s->jws =
+	    jws_sign_flat(s->b->acct, s->url, s->nonce, s->b->kid, s->payload);
 	s->nonce[0] = '\0'; /* one use only */
 	if (s->jws == NULL) {
 		order_fail(s, "cannot sign the request");
@@ -670,7 +673,7 @@ slot_done(struct slot *s, CURLcode result)
 	json_decref(doc);
 }
 
-/* A transfer ended (bcev_done_fn): hand it to its slot. */
+/* A transfer ended (curl_ev_done_fn): hand it to its slot. */
 static void
 on_done(CURL *easy, CURLcode result, void *arg)
 {
@@ -700,7 +703,8 @@ on_http01(struct evhttp_request *req, void *arg)
 				continue;
 			if ((out = evbuffer_new()) == NULL)
 				break;
-			evbuffer_add_printf(out, "%s.%s", token, b->acct.thumb);
+			evbuffer_add_printf(out, "%s.%s", token,
+			    jws_sign_key_thumbprint(b->acct));
 			evhttp_add_header(
 			    evhttp_request_get_output_headers(req),
 			    "Content-Type", "application/octet-stream");
@@ -746,7 +750,22 @@ sync_req(struct slot *s, const char *method, const char *url, const char *body)
 	return code;
 }
 
-/* Directory, one nonce, newAccount (jwk); sets b->dir and b->acct.kid. */
+/* A fresh P-256 account key and its signer into b->acct.  0 / -1. */
+static int
+account_keygen(struct bench *b)
+{
+	EVP_PKEY *key;
+
+	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL) {
+		ssl_errors();
+		return -1;
+	}
+	b->acct = jws_sign_key_new(key);
+	EVP_PKEY_free(key);
+	return b->acct != NULL ? 0 : -1;
+}
+
+/* Directory, one nonce, newAccount (jwk); sets b->dir and b->kid. */
 static int
 setup_account(struct bench *b)
 {
@@ -768,12 +787,12 @@ setup_account(struct bench *b)
 	}
 	if (sync_req(&s, "HEAD", jstr(b->dir, "newNonce"), NULL) == -1 ||
 	    s.nonce[0] == '\0' ||
-	    (jws = bjws_sign(&b->acct, jstr(b->dir, "newAccount"), s.nonce,
-	         "{\"termsOfServiceAgreed\":true}")) == NULL)
+	    (jws = jws_sign_flat(b->acct, jstr(b->dir, "newAccount"), s.nonce,
+	         NULL, "{\"termsOfServiceAgreed\":true}")) == NULL)
 		goto out;
 	code = sync_req(&s, "POST", jstr(b->dir, "newAccount"), jws);
 	if ((code != 201 && code != 200) || s.location[0] == '\0' ||
-	    (b->acct.kid = strdup(s.location)) == NULL) {
+	    (b->kid = strdup(s.location)) == NULL) {
 		fprintf(stderr, "bench_acme: newAccount: HTTP %ld: %.300s\n",
 		    code, (char *)s.buf);
 		goto out;
@@ -797,10 +816,10 @@ setup_loop(struct bench *b)
 
 	if ((b->base = event_base_new()) == NULL ||
 	    (b->deadline = evtimer_new(b->base, on_deadline, b)) == NULL ||
-	    (b->cev = bcev_new(b->base, on_done, b)) == NULL ||
+	    (b->cev = curl_ev_new(b->base, on_done, b)) == NULL ||
 	    (b->http = evhttp_new(b->base)) == NULL)
 		return -1;
-	b->multi = bcev_multi(b->cev);
+	b->multi = curl_ev_multi(b->cev);
 	if (evhttp_bind_socket(b->http, "127.0.0.1", (ev_uint16_t)o->port) ==
 	    -1) {
 		fprintf(stderr, "bench_acme: cannot listen on 127.0.0.1:%ld\n",
@@ -854,7 +873,7 @@ bench_free(struct bench *b)
 	for (i = 0; b->slots != NULL && i < b->o->c; i++)
 		if (b->slots[i].b != NULL)
 			slot_free(&b->slots[i]);
-	bcev_free(b->cev);
+	curl_ev_free(b->cev);
 	if (b->http != NULL)
 		evhttp_free(b->http);
 	if (b->deadline != NULL)
@@ -871,7 +890,8 @@ bench_free(struct bench *b)
 	free(b->lat_ms);
 	json_decref(b->dir);
 	curl_slist_free_all(b->hdrs);
-	bjws_account_clear(&b->acct);
+	jws_sign_key_free(b->acct);
+	free(b->kid);
 }
 
 static int
@@ -890,7 +910,7 @@ run(const struct bacme_opts *o)
 	         NULL, "Content-Type: application/jose+json")) == NULL ||
 	    curl_slist_append(b.hdrs, "Expect:") == NULL)
 		goto out;
-	if (make_orders(&b) == -1 || bjws_account_keygen(&b.acct) == -1 ||
+	if (make_orders(&b) == -1 || account_keygen(&b) == -1 ||
 	    setup_account(&b) == -1 || setup_loop(&b) == -1) {
 		fprintf(stderr, "bench_acme %s: set-up failed\n", o->label);
 		goto out;

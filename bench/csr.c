@@ -2,10 +2,12 @@
  * The drivers' CSR (bench/csr.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <openssl/x509v3.h>
 
 #include "bench/csr.h"
+#include "core/encoding.h"
 
 X509_REQ *
 bcsr_new(
@@ -40,5 +42,21 @@ out:
 	X509_REQ_free(req);
 	X509_EXTENSION_free(ext);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return ret;
+}
+
+char *
+bcsr_b64url(EVP_PKEY *key, const char *host)
+{
+	X509_REQ *req;
+	unsigned char *der = NULL;
+	char *ret = NULL;
+	int len;
+
+	if ((req = bcsr_new(key, host, NULL, EVP_sha256())) != NULL &&
+	    (len = i2d_X509_REQ(req, &der)) > 0)
+		ret = encoding_b64url_encode(der, (size_t)len);
+	OPENSSL_free(der);
+	X509_REQ_free(req);
 	return ret;
 }

@@ -13,4 +13,8 @@
 X509_REQ *bcsr_new(
     EVP_PKEY *key, const char *host, const char *challenge, const EVP_MD *md);
 
+/* The same CSR (no challenge, SHA-256) as base64url DER, the finalize
+ * payload of ACME.  The caller frees it; NULL on error. */
+char *bcsr_b64url(EVP_PKEY *key, const char *host);
+
 #endif

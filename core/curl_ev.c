@@ -6,20 +6,21 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "bench/curl_ev.h"
+#include "core/curl_ev.h"
 
-struct bcev {
+struct curl_ev {
 	struct event_base *base;
 	CURLM *multi;
 	struct event *timer;    /* libcurl's */
 	struct event **sock_ev; /* by fd */
-	bcev_done_fn *done;
+	curl_ev_done_fn *done;
 	void *arg;
+	int global; /* holds a curl_global_init reference */
 };
 
 /* Hand every finished transfer to the done callback. */
 static void
-check_done(struct bcev *ce)
+check_done(struct curl_ev *ce)
 {
 	CURLMsg *msg;
 	CURL *easy;
@@ -37,7 +38,7 @@ check_done(struct bcev *ce)
 static void
 on_sock(evutil_socket_t fd, short what, void *arg)
 {
-	struct bcev *ce = arg;
+	struct curl_ev *ce = arg;
 	int running, act = 0;
 
 	act |= (what & EV_READ) ? CURL_CSELECT_IN : 0;
@@ -49,7 +50,7 @@ on_sock(evutil_socket_t fd, short what, void *arg)
 static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct bcev *ce = arg;
+	struct curl_ev *ce = arg;
 	int running;
 
 	curl_multi_socket_action(ce->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -60,11 +61,11 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 static int
 curl_sock_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
 {
-	struct bcev *ce = arg;
+	struct curl_ev *ce = arg;
 	struct event **ev;
 	short kind;
 
-	if (fd < 0 || fd >= BCEV_MAX_FD)
+	if (fd < 0 || fd >= CURL_EV_MAX_FD)
 		return -1;
 	ev = &ce->sock_ev[fd];
 	if (*ev != NULL) {
@@ -84,7 +85,7 @@ curl_sock_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
 static int
 curl_timer_cb(CURLM *multi, long ms, void *arg)
 {
-	struct bcev *ce = arg;
+	struct curl_ev *ce = arg;
 	struct timeval tv;
 
 	if (ms < 0)
@@ -94,37 +95,50 @@ curl_timer_cb(CURLM *multi, long ms, void *arg)
 	return evtimer_add(ce->timer, &tv);
 }
 
-struct bcev *
-bcev_new(struct event_base *base, bcev_done_fn *done, void *arg)
+/*
+ * libcurl's global state is reference-counted and thread-safe to set up
+ * since 7.84, so each multi handle holds one reference: the owner needs
+ * no curl_global_init of its own.
+ */
+struct curl_ev *
+curl_ev_new(struct event_base *base, curl_ev_done_fn *done, void *arg)
 {
-	struct bcev *ce;
+	struct curl_ev *ce;
 
 	if ((ce = calloc(1, sizeof(*ce))) == NULL)
 		return NULL;
 	ce->base = base;
 	ce->done = done;
 	ce->arg = arg;
-	if ((ce->timer = evtimer_new(base, on_timer, ce)) == NULL ||
-	    (ce->sock_ev = calloc(BCEV_MAX_FD, sizeof(*ce->sock_ev))) == NULL ||
-	    (ce->multi = curl_multi_init()) == NULL) {
-		bcev_free(ce);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(ce);
 		return NULL;
 	}
-	curl_multi_setopt(ce->multi, CURLMOPT_SOCKETFUNCTION, curl_sock_cb);
-	curl_multi_setopt(ce->multi, CURLMOPT_SOCKETDATA, ce);
-	curl_multi_setopt(ce->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
-	curl_multi_setopt(ce->multi, CURLMOPT_TIMERDATA, ce);
+	ce->global = 1;
+	if ((ce->timer = evtimer_new(base, on_timer, ce)) == NULL ||
+	    (ce->sock_ev = calloc(CURL_EV_MAX_FD, sizeof(*ce->sock_ev))) ==
+	        NULL ||
+	    (ce->multi = curl_multi_init()) == NULL ||
+	    curl_multi_setopt(
+	        ce->multi, CURLMOPT_SOCKETFUNCTION, curl_sock_cb) != CURLM_OK ||
+	    curl_multi_setopt(ce->multi, CURLMOPT_SOCKETDATA, ce) != CURLM_OK ||
+	    curl_multi_setopt(
+	        ce->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb) != CURLM_OK ||
+	    curl_multi_setopt(ce->multi, CURLMOPT_TIMERDATA, ce) != CURLM_OK) {
+		curl_ev_free(ce);
+		return NULL;
+	}
 	return ce;
 }
 
 CURLM *
-bcev_multi(struct bcev *ce)
+curl_ev_multi(struct curl_ev *ce)
 {
 	return ce->multi;
 }
 
 void
-bcev_free(struct bcev *ce)
+curl_ev_free(struct curl_ev *ce)
 {
 	size_t i;
 
@@ -132,11 +146,13 @@ bcev_free(struct bcev *ce)
 		return;
 	/* First: cleaning up may still call curl_sock_cb. */
 	curl_multi_cleanup(ce->multi);
-	for (i = 0; ce->sock_ev != NULL && i < BCEV_MAX_FD; i++)
+	for (i = 0; ce->sock_ev != NULL && i < CURL_EV_MAX_FD; i++)
 		if (ce->sock_ev[i] != NULL)
 			event_free(ce->sock_ev[i]);
 	if (ce->timer != NULL)
 		event_free(ce->timer);
 	free(ce->sock_ev);
+	if (ce->global)
+		curl_global_cleanup();
 	free(ce);
 }
