@@ -5,10 +5,15 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "backends/acme/acme_backend.h"
 #include "backends/backend.h"
 #include "backends/local/local.h"
 
-const struct ca_backend *const ca_backends[] = {&local_ca_backend, NULL};
+const struct ca_backend *const ca_backends[] = {
+    &local_ca_backend,
+    &acme_upstream_backend,
+    NULL,
+};
 
 /* The backend whose config "type" is `name`; NULL when unknown or NULL. */
 const struct ca_backend *

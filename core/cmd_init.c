@@ -43,6 +43,13 @@ struct init_opts {
 	int allow_private;
 	int http_port;
 	const char *scep_challenge;
+	/* An upstream ACME CA for the default profile (backends.upstream). */
+	const char *upstream_acme;
+	const char *upstream_ca_bundle;
+	const char *upstream_challenge;
+	const char *upstream_dns_hook;
+	const char *upstream_eab_kid;
+	const char *upstream_eab_hmac;
 };
 
 struct issued {
@@ -60,7 +67,10 @@ init_usage(void)
 	    "[--ca-key p256|p384|rsa2048|rsa3072|ed25519] [--force] "
 	    "[--acme-resolver ADDR:PORT] [--http01-port N] "
 	    "[--tlsalpn01-port N] [--allow-private-targets] [--http-port N] "
-	    "[--scep-challenge SECRET]\n");
+	    "[--scep-challenge SECRET] [--upstream-acme DIRECTORY_URL "
+	    "[--upstream-ca-bundle FILE] [--upstream-challenge http-01|dns-01] "
+	    "[--upstream-dns-hook COMMAND] [--upstream-eab-kid KID "
+	    "--upstream-eab-hmac B64URL]]\n");
 	return 2;
 }
 
@@ -81,6 +91,12 @@ init_parse(int argc, char **argv, struct init_opts *o)
 	    {"allow-private-targets", no_argument, NULL, 'P'},
 	    {"http-port", required_argument, NULL, 'H'},
 	    {"scep-challenge", required_argument, NULL, 'C'},
+	    {"upstream-acme", required_argument, NULL, 'U'},
+	    {"upstream-ca-bundle", required_argument, NULL, 'B'},
+	    {"upstream-challenge", required_argument, NULL, 'c'},
+	    {"upstream-dns-hook", required_argument, NULL, 'D'},
+	    {"upstream-eab-kid", required_argument, NULL, 'E'},
+	    {"upstream-eab-hmac", required_argument, NULL, 'M'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch, kind;
@@ -159,11 +175,36 @@ init_parse(int argc, char **argv, struct init_opts *o)
 				return -1;
 			o->scep_challenge = optarg;
 			break;
+		case 'U':
+			o->upstream_acme = optarg;
+			break;
+		case 'B':
+			o->upstream_ca_bundle = optarg;
+			break;
+		case 'c':
+			o->upstream_challenge = optarg;
+			break;
+		case 'D':
+			o->upstream_dns_hook = optarg;
+			break;
+		case 'E':
+			o->upstream_eab_kid = optarg;
+			break;
+		case 'M':
+			o->upstream_eab_hmac = optarg;
+			break;
 		default:
 			return -1;
 		}
 	}
 	if (optind != argc || o->dir == NULL)
+		return -1;
+	/* The upstream options only with --upstream-acme; EAB in pairs. */
+	if (o->upstream_acme == NULL &&
+	    (o->upstream_ca_bundle != NULL || o->upstream_challenge != NULL ||
+	        o->upstream_dns_hook != NULL || o->upstream_eab_kid != NULL))
+		return -1;
+	if ((o->upstream_eab_kid == NULL) != (o->upstream_eab_hmac == NULL))
 		return -1;
 	if (o->n_names == 0) {
 		o->names[o->n_names++] = "localhost";
@@ -462,6 +503,63 @@ init_listen(int port)
 	return list;
 }
 
+/* A path as given on the command line, made absolute: the config's
+ * relative paths are under its own directory. */
+static char *
+init_abs_path(const char *path)
+{
+	char cwd[4096], *out;
+	size_t n;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return NULL;
+	n = strlen(cwd) + strlen(path) + 2;
+	if ((out = malloc(n)) != NULL)
+		snprintf(out, n, "%s/%s", cwd, path);
+	return out;
+}
+
+/*
+ * backends.upstream: the upstream ACME CA (docs/config.md), and the
+ * default profile issuing through it.  The local CA stays: it certifies
+ * enrolld's own TLS and SCEP RA keys.  0 / -1.
+ */
+static int
+init_upstream(const struct init_opts *o, json_t *root, json_t *profile)
+{
+	json_t *up;
+	char *bundle = NULL, *hook = NULL;
+	int rc = -1;
+
+	if ((o->upstream_ca_bundle != NULL &&
+	        (bundle = init_abs_path(o->upstream_ca_bundle)) == NULL) ||
+	    (o->upstream_dns_hook != NULL &&
+	        (hook = init_abs_path(o->upstream_dns_hook)) == NULL))
+		goto out;
+	up = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s}", "type", "acme",
+	    "directory", o->upstream_acme, "ca_bundle", bundle, "challenge",
+	    o->upstream_challenge != NULL ? o->upstream_challenge : "http-01",
+	    "dns_hook", hook, "account_key", "upstream-account.key");
+	if (up == NULL)
+		goto out;
+	if (o->upstream_eab_kid != NULL)
+		json_object_set_new(up, "eab",
+		    json_pack("{s:s, s:s}", "kid", o->upstream_eab_kid,
+		        "hmac_key", o->upstream_eab_hmac));
+	if (json_object_set_new(
+	        json_object_get(root, "backends"), "upstream", up) == -1 ||
+	    json_object_set_new(profile, "backend", json_string("upstream")) ==
+	        -1)
+		goto out;
+	rc = 0;
+out:
+	free(bundle);
+	free(hook);
+	return rc;
+}
+
 static char *
 random_password(void)
 {
@@ -501,6 +599,8 @@ init_config(const struct init_opts *o, const char *user, const char *pass,
 	    "labels", "users", "name", user, "password_hash", hash,
 	    "client_cert_auth", 1, "serverkeygen", 1, "realm", "enrolld EST");
 	if (root == NULL)
+		goto out;
+	if (o->upstream_acme != NULL && init_upstream(o, root, profile) == -1)
 		goto out;
 	json_object_set_new(root, "acme", init_acme(o));
 	json_object_set_new(root, "scep", init_scep(challenge));

@@ -23,8 +23,9 @@
 
 /*
  * RFC 7030 §4.2.3: 202 + Retry-After while pending; 4xx for what the
- * client can fix or may not do; 5xx for our side.  Every policy denial
- * is 403: the request was understood and refused.
+ * client can fix or may not do; 5xx for our side (503 + Retry-After
+ * when the CA is unreachable: come back later).  Every policy denial,
+ * and an upstream CA's refusal, is 403: understood and refused.
  */
 int
 est_render_status(enum enroll_reason reason, unsigned *retry_after)
@@ -55,10 +56,10 @@ est_render_status(enum enroll_reason reason, unsigned *retry_after)
 	case ENROLL_NOT_FOUND:
 		return 404;
 	case ENROLL_SHUTTING_DOWN:
+	case ENROLL_BACKEND_ERROR: /* the CA (an upstream one) is away */
 		*retry_after = EST_RETRY_AFTER;
 		return 503;
 	case ENROLL_UNKNOWN_PROFILE: /* init checked every profile */
-	case ENROLL_BACKEND_ERROR:
 	case ENROLL_STORE_ERROR:
 	case ENROLL_INTERNAL:
 	case ENROLL_REASON_MAX:
