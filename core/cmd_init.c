@@ -538,7 +538,7 @@ init_upstream(const struct init_opts *o, json_t *root, json_t *profile)
 	    (o->upstream_dns_hook != NULL &&
 	        (hook = init_abs_path(o->upstream_dns_hook)) == NULL))
 		goto out;
-	up = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s}", "type", "acme",
+	up = json_pack("{s:s, s:s, s:s*, s:s, s:s*, s:s}", "type", "acme",
 	    "directory", o->upstream_acme, "ca_bundle", bundle, "challenge",
 	    o->upstream_challenge != NULL ? o->upstream_challenge : "http-01",
 	    "dns_hook", hook, "account_key", "upstream-account.key");

@@ -593,7 +593,13 @@ upacme_req_done_curl(CURL *easy, CURLcode result, void *arg)
 		    r->overflow                ? "answer larger than 1 MiB"
 		        : r->errbuf[0] != '\0' ? r->errbuf
 		                               : curl_easy_strerror(result));
-		if (result == CURLE_PEER_FAILED_VERIFICATION || r->overflow)
+		/* Nobody listens, no such host, a certificate we refuse: the
+		 * device hears at once that the CA is away and retries
+		 * later, instead of waiting through the backoff. */
+		if (result == CURLE_PEER_FAILED_VERIFICATION || r->overflow ||
+		    (r->attempts >= 1 &&
+		        (result == CURLE_COULDNT_CONNECT ||
+		            result == CURLE_COULDNT_RESOLVE_HOST)))
 			req_fail(r, UPACME_UNAVAILABLE, buf);
 		else
 			req_retry(r, buf);

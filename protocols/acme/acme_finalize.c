@@ -290,6 +290,27 @@ acme_order_processing(struct acme_req *ar, struct store_obj *o, json_t *doc)
 		free(key);
 		finalize_set(ar, f, "processing", NULL, NULL);
 		return;
+	case APPROVAL_ISSUED:
+		free(key);
+		finalize_set(ar, f, "valid", info.serial, NULL);
+		return;
+	case APPROVAL_FAILED:
+	case APPROVAL_REJECTED: {
+		const char *type;
+		int status;
+
+		free(key);
+		if (info.state == APPROVAL_REJECTED) {
+			info.reason = ENROLL_UNAUTHORIZED;
+			snprintf(info.detail, sizeof(info.detail),
+			    "rejected by an operator");
+		}
+		type = reason_problem(info.reason, &status);
+		finalize_set(ar, f, "invalid", NULL,
+		    json_pack("{s:s, s:s, s:i}", "type", type, "detail",
+		        info.detail, "status", status));
+		return;
+	}
 	case APPROVAL_NONE:
 		/* Forgotten: the upstream CA was unreachable. */
 		free(key);
@@ -302,8 +323,7 @@ acme_order_processing(struct acme_req *ar, struct store_obj *o, json_t *doc)
 	default:
 		break;
 	}
-	/* Issued, refused or approved: the pipeline answers from the queue
-	 * (an approved request is issued now). */
+	/* Approved by an operator: issue now, through the pipeline. */
 	req = approval_request(ar->sc, key, ENROLL_PROTO_ACME);
 	free(key);
 	if (req == NULL) {

@@ -95,13 +95,20 @@ route_init(struct est *est, struct est_route *rt, const char *profile,
 		return -1;
 	}
 	chain = gateway_ca_chain(est->gw, rt->prof);
-	if (chain == NULL || sk_X509_num(chain) == 0) {
+	if (chain == NULL) {
 		snprintf(err, errlen, "%s: profile \"%s\" has no CA chain",
 		    keypath, profile);
 		return -1;
 	}
-	if ((rt->cacerts = est_render_certs_b64(
-	         NULL, chain, &rt->cacerts_len)) == NULL ||
+	/* An upstream CA's chain may be learned only from its first
+	 * certificate: cacerts is then rendered per request, and client
+	 * certificates are trusted from the next start. */
+	if (sk_X509_num(chain) == 0)
+		log_info("msg=\"%s: the CA chain of profile %s is not known "
+		         "yet\"",
+		    keypath, profile);
+	else if ((rt->cacerts = est_render_certs_b64(
+	              NULL, chain, &rt->cacerts_len)) == NULL ||
 	    (rt->trust = est_auth_trust_new(chain)) == NULL) {
 		snprintf(err, errlen,
 		    "%s: cannot encode the CA chain of "
@@ -181,6 +188,37 @@ reply_fixed(struct http_req *r, const char *ctype, const char *body, size_t len)
 	http_reply(r, 200, ctype, body, len);
 }
 
+/* §4.1.3; a chain still unknown at init is rendered now. */
+static void
+reply_cacerts(struct est *est, const struct est_route *rt, struct http_req *r)
+{
+	STACK_OF(X509) *chain;
+	char *b64;
+	size_t len;
+
+	if (rt->cacerts != NULL) {
+		log_info("req=%s est op=cacerts label=%s status=200",
+		    http_req_id(r), rt->label != NULL ? rt->label : "-");
+		reply_fixed(
+		    r, "application/pkcs7-mime", rt->cacerts, rt->cacerts_len);
+		return;
+	}
+	chain = gateway_ca_chain(est->gw, rt->prof);
+	if (chain == NULL || sk_X509_num(chain) == 0 ||
+	    (b64 = est_render_certs_b64(NULL, chain, &len)) == NULL) {
+		log_info("req=%s est op=cacerts status=503", http_req_id(r));
+		http_reply_header(r, "Retry-After", "60");
+		http_reply_text(r, 503,
+		    "the CA chain is not known yet: it is learned from the "
+		    "upstream CA's first certificate");
+		return;
+	}
+	log_info("req=%s est op=cacerts label=%s status=200", http_req_id(r),
+	    rt->label != NULL ? rt->label : "-");
+	reply_fixed(r, "application/pkcs7-mime", b64, len);
+	free(b64);
+}
+
 static void
 dispatch(
     struct est *est, const struct est_route *rt, size_t i, struct http_req *r)
@@ -197,10 +235,7 @@ dispatch(
 	}
 	switch (est_ops[i].kind) {
 	case EST_GET_CACERTS:
-		log_info("req=%s est op=cacerts label=%s status=200",
-		    http_req_id(r), rt->label != NULL ? rt->label : "-");
-		reply_fixed(
-		    r, "application/pkcs7-mime", rt->cacerts, rt->cacerts_len);
+		reply_cacerts(est, rt, r);
 		return;
 	case EST_GET_CSRATTRS:
 		log_info("req=%s est op=csrattrs label=%s status=200",
