@@ -115,6 +115,7 @@ EOF
 chmod +x "$W/slow-hook.sh"
 lib_json_edit "$CFG" '
     .backends.upstream.wait_seconds = 8 |
+    .backends.upstream.revoke_interval = 1 |
     .backends.slow = (.backends.upstream + {challenge: "dns-01",
         dns_hook: $hook, wait_seconds: 1}) |
     .profiles.slow = (.profiles.default + {backend: "slow"}) |
@@ -257,6 +258,21 @@ lego_run web1
 lib_check "lego obtains a certificate through enrolld's ACME" test $? -eq 0
 lib_check "... chaining to pebble's root" \
     chains "$W/lego-web1/certificates/web1.example.com.crt"
+
+# --------------------------------------------- revocation goes upstream
+SERIAL=$(openssl x509 -in "$W/est1.pem" -noout -serial | cut -d= -f2)
+"$ENROLLD" revoke --config "$CFG" --serial "$SERIAL" --reason 1 \
+    >"$W/revoke.out" 2>&1
+lib_check "enrolld revoke of an upstream certificate exits 0" test $? -eq 0
+for i in $(seq 100); do
+	$CURL -k "https://127.0.0.1:$PEBMGMT/cert-status-by-serial/$SERIAL" \
+	    2>/dev/null | grep -q '"Status": *"Revoked"' && break
+	sleep 0.2
+done
+$CURL -k "https://127.0.0.1:$PEBMGMT/cert-status-by-serial/$SERIAL" \
+    >"$W/status.json" 2>/dev/null
+lib_check "... and pebble learns of it" \
+    grep -q '"Status": *"Revoked"' "$W/status.json"
 
 # --------------------------------------------- the upstream refuses a name
 cp "$W/est1.key" "$W/blocked.key"
