@@ -109,7 +109,10 @@ fi
 CFG=$D/enrolld.json
 cat >"$W/slow-hook.sh" <<EOF
 #!/bin/sh
-[ "\$1" = add ] && sleep 3
+if [ "\$1" = add ]; then
+	touch "$W/hook-add-\$2"
+	sleep 3
+fi
 exec "$SRC_DIR/tests/integration/dns01-challtestsrv-hook.sh" "\$@"
 EOF
 chmod +x "$W/slow-hook.sh"
@@ -324,6 +327,11 @@ orders_before=$(grep -c 'Added order' "$W/pebble.log")
 csr crash
 st=$(est crash slow)
 lib_check "EST on the slow profile -> 202 (got $st)" test "$st" = 202
+# Kill once the order is placed and its dns-01 hook runs.
+for i in $(seq 200); do
+	[ -e "$W/hook-add-_acme-challenge.crash.example.com" ] && break
+	sleep 0.1
+done
 kill -KILL "$LIB_PID"
 wait "$LIB_PID" 2>/dev/null
 CRASH_KEY=est:$(base64 -d "$W/crash.b64" | sha256sum | cut -d' ' -f1)
