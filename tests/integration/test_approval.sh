@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The approval queue of the common pipeline (core/approval.h), through two
-# protocols with real clients: a profile with require_approval answers
-# EST with 202 + Retry-After and SCEP with PENDING; `enrolld pending`
-# lists, approves and rejects; the client's retry then gets its
-# certificate (the same one however often it asks) or a refusal.
+# The approval queue of the common pipeline (core/approval.h), through the
+# three protocols with real clients: a profile with require_approval
+# answers EST with 202 + Retry-After, SCEP with PENDING and ACME with an
+# order "processing"; `enrolld pending` lists, approves and rejects; the
+# client's retry then gets its certificate (the same one however often it
+# asks) or a refusal.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -12,8 +13,12 @@ W=$T_DIR/work
 mkdir -p "$W"
 PORT=$(lib_free_port)
 HPORT=$(lib_free_port)
+DNS=$(lib_free_port)
+LEGO_HTTP=$(lib_free_port)
 "$ENROLLD" init --dir "$D" --port "$PORT" --http-port "$HPORT" \
     --scep-challenge s3cret --est-user u:p --ca-key rsa2048 \
+    --acme-resolver "127.0.0.1:$DNS" --http01-port "$LEGO_HTTP" \
+    --allow-private-targets \
     >"$W/init.out" 2>&1 || {
 	cat "$W/init.out" >&2
 	exit 1
@@ -111,6 +116,36 @@ lib_check "scepclient's retry gets the certificate" grep -q SUCCESS \
     "$W/scep.log"
 openssl verify -CAfile "$D/ca.pem" "$W/scep/c.pem" >/dev/null 2>&1
 lib_check "it verifies with ca.pem" test $? -eq 0
+
+# ---------------------------------------------------------- ACME
+# lego waits for the order through "processing" (polling 30 s at most).
+if lib_start_challtestsrv "$DNS" "$(lib_free_port)"; then
+	(LEGO_CA_CERTIFICATES=$D/ca.pem timeout 90 lego \
+	    --server "https://127.0.0.1:$LIB_PORT/acme/directory" \
+	    --accept-tos --email ops@example.com --path "$W/lego" \
+	    --domains web.example.com --http \
+	    --http.port "127.0.0.1:$LEGO_HTTP" run >"$W/lego.log" 2>&1) &
+	LEGO_PID=$!
+	lib_track "$LEGO_PID"
+	KEY=
+	for i in $(seq 150); do
+		KEY=$(pending list |
+		    awk '$2 == "pending" && $1 ~ /^acme:/ {print $1}')
+		[ -n "$KEY" ] && break
+		sleep 0.2
+	done
+	lib_check "the ACME finalize is queued (key $KEY)" test -n "$KEY"
+	pending approve "$KEY" >/dev/null
+	wait "$LEGO_PID"
+	lib_check "lego gets the certificate once approved" test $? -eq 0
+	openssl verify -CAfile "$D/ca.pem" \
+	    "$W/lego/certificates/web.example.com.crt" >/dev/null 2>&1
+	lib_check "it verifies with ca.pem" test $? -eq 0
+	grep -q "Wait for certificate" "$W/lego.log"
+	lib_check "lego waited for the order" test $? -eq 0
+else
+	lib_fail "pebble-challtestsrv did not come up"
+fi
 
 lib_check "enrolld exits 0 on SIGTERM" lib_stop "$LIB_PID"
 lib_summary
