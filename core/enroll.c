@@ -267,6 +267,10 @@ enroll_issue(struct enroll_job *job)
 		enroll_defer(job, backend, priv);
 		return;
 	}
+	/* Resumed, but the profile's CA now answers at once (the config
+	 * changed): issue, and close the queued request with it. */
+	if (job->resume && !job->deferred)
+		job->approval_version = enroll_defer_version(job);
 	policy_issue_params(job->prof, job->req, &params);
 	backend->issue(priv, job->base, job->req, &params, enroll_issued, job);
 }
