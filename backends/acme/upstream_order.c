@@ -157,7 +157,6 @@ hook_publish(void *order_arg, const char *type, const char *name,
 {
 	struct upstream_order *uo = order_arg;
 	struct store_txn *t;
-
 	char *have = NULL;
 
 	if (strcmp(type, "dns-01") == 0) {
@@ -171,17 +170,19 @@ hook_publish(void *order_arg, const char *type, const char *name,
 		cont(cont_arg, 0);
 		return;
 	}
-	free(have);
 	/* Visible to every node's responder once committed; losing it to a
-	 * power cut only fails a validation, so no fsync. */
+	 * power cut only fails a validation, so no fsync.  A stale answer
+	 * for the token is replaced in the same set. */
 	if ((t = store_txn_new()) != NULL) {
 		store_txn_set_light(t, 1);
-		if (chal_store_txn_put(
+		if ((have != NULL && chal_store_txn_delete(t, name) == -1) ||
+		    chal_store_txn_put(
 		        t, name, value, time(NULL) + UPSTREAM_CHAL_TTL) == -1) {
 			store_txn_free(t);
 			t = NULL;
 		}
 	}
+	free(have);
 	write_submit(uo, t, 0, cont, cont_arg);
 }
 
