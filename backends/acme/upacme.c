@@ -2,9 +2,11 @@
  * The upstream ACME engine (see upacme.h): settings, the directory
  * (RFC 8555 §7.1.1) and the account (§7.3, with External Account
  * Binding, §7.3.4), fetched once per engine when the first operation
- * needs them.  Orders are upacme_order.c, revocation upacme_revoke.c,
- * requests upacme_http.c.
+ * needs them, and registered again when the upstream forgets the account
+ * (its database reset, the account deleted).  Orders are upacme_order.c,
+ * revocation upacme_revoke.c, requests upacme_http.c.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,7 @@ account_fail(struct upacme *u, const struct upacme_resp *r, const char *detail)
 	log_error("upacme: account at %s: %s", u->directory_url, detail);
 	upacme_order_account_ready(u);
 	upacme_revoke_account_ready(u);
+	upacme_req_account_ready(u);
 }
 
 /* newAccount answered (RFC 8555 §7.3): the account URL is Location. */
@@ -59,6 +62,7 @@ on_account(void *arg, struct upacme_resp *r)
 		    u, r, r->detail != NULL ? r->detail : "newAccount failed");
 		return;
 	}
+	free(u->kid);
 	if (r->location == NULL || (u->kid = strdup(r->location)) == NULL) {
 		r->outcome = UPACME_UNAVAILABLE;
 		account_fail(u, r, "upstream newAccount gave no account URL");
@@ -70,6 +74,7 @@ on_account(void *arg, struct upacme_resp *r)
 	    u->directory_url);
 	upacme_order_account_ready(u);
 	upacme_revoke_account_ready(u);
+	upacme_req_account_ready(u);
 }
 
 /* The newAccount payload: terms agreed, contact, EAB when configured.
@@ -174,6 +179,65 @@ upacme_account_need(struct upacme *u)
 	spec.deadline = upacme_now() + u->order_timeout;
 	if ((u->acct_req = upacme_req_start(u, &spec, on_directory, u)) == NULL)
 		account_fail(u, NULL, "cannot fetch the upstream directory");
+}
+
+/*
+ * The upstream does not know the account a kid-signed request named:
+ * accountDoesNotExist (RFC 8555 §6.7), or unauthorized with a detail
+ * that says the account is unknown or deactivated -- what CAs answered
+ * before that type existed.  Other unauthorized answers (a foreign
+ * order, a failed check) are not about the account.
+ */
+int
+upacme_account_gone(const struct upacme_resp *r)
+{
+	static const char *const says[] = {"not found", "does not exist",
+	    "doesn't exist", "unknown", "no such", "deactivated", "not valid",
+	    "no account", "no registration"};
+	const char *d;
+	char low[256];
+	size_t i;
+
+	if (upacme_problem_is(r, "accountDoesNotExist"))
+		return 1;
+	if (!upacme_problem_is(r, "unauthorized") ||
+	    (d = json_string_value(json_object_get(r->json, "detail"))) == NULL)
+		return 0;
+	for (i = 0; d[i] != '\0' && i < sizeof(low) - 1; i++)
+		low[i] = (char)tolower((unsigned char)d[i]);
+	low[i] = '\0';
+	if (strstr(low, "account") == NULL &&
+	    strstr(low, "registration") == NULL)
+		return 0;
+	for (i = 0; i < sizeof(says) / sizeof(says[0]); i++)
+		if (strstr(low, says[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+/*
+ * A request signed with `kid` found the account gone (see
+ * upacme_account_gone).  Unless the account was registered anew since
+ * that request was signed, drop it and run newAccount again with the
+ * same key (and EAB): every kid-signed request waits for it in the
+ * request layer, and operations that have not started wait as at first.
+ */
+void
+upacme_account_lost(struct upacme *u, const char *kid)
+{
+	char clean[256];
+
+	if (u->acct != UPACME_ACCT_READY || u->kid == NULL || kid == NULL ||
+	    strcmp(u->kid, kid) != 0)
+		return; /* being registered, or registered anew already */
+	log_info("upacme: the upstream CA at %s no longer knows account %s; "
+	         "registering again",
+	    u->directory_url,
+	    log_sanitize(u->kid, strlen(u->kid), clean, sizeof(clean)));
+	free(u->kid);
+	u->kid = NULL;
+	u->acct = UPACME_ACCT_NONE;
+	upacme_account_need(u);
 }
 
 /* Copy the strings of `c` into `u`.  0 / -1. */

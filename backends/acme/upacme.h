@@ -7,7 +7,9 @@
  * lives (store objects shared by every node).
  *
  * An order is driven to its end: directory (once) -> newAccount (once
- * per engine; the same key gives the same account) -> newOrder ->
+ * per engine; the same key gives the same account; again when the
+ * upstream has forgotten it, which also re-orders a persisted order of
+ * the lost account) -> newOrder ->
  * authorizations -> publish + answer one challenge each -> poll ->
  * unpublish -> finalize with the device's own CSR -> poll the order ->
  * download the chain (an alternate one when its root matches the

@@ -17,8 +17,6 @@
 #include "core/jws_sign.h"
 #include "core/log.h"
 
-#define POLL_DEFAULT_S 1
-#define POLL_MAX_S 10
 #define TOKEN_MAX 256
 
 static void authz_next(struct upacme_order *o);
@@ -161,9 +159,9 @@ on_authz_poll(void *arg, struct upacme_resp *r)
 {
 	struct upacme_order *o = arg;
 	const char *st;
-	long s;
 
 	o->req = NULL;
+	o->retry_after = r->retry_after;
 	if (r->outcome != UPACME_OK) {
 		upacme_order_fail_resp(o, r, "upstream authorization");
 		return;
@@ -172,11 +170,9 @@ on_authz_poll(void *arg, struct upacme_resp *r)
 	if (st != NULL && strcmp(st, "valid") == 0)
 		unpublish(o);
 	else if (st != NULL &&
-	    (strcmp(st, "pending") == 0 || strcmp(st, "processing") == 0)) {
-		s = r->retry_after >= 0 ? r->retry_after : POLL_DEFAULT_S;
-		upacme_order_later(
-		    o, authz_poll, s > POLL_MAX_S ? POLL_MAX_S : s);
-	} else {
+	    (strcmp(st, "pending") == 0 || strcmp(st, "processing") == 0))
+		upacme_order_poll(o, authz_poll);
+	else {
 		fail_keep(o, r->json);
 		unpublish(o);
 	}
@@ -199,7 +195,9 @@ on_challenge(void *arg, struct upacme_resp *r)
 		upacme_order_fail_resp(o, r, "upstream challenge");
 		return;
 	}
-	upacme_order_later(o, authz_poll, POLL_DEFAULT_S);
+	o->retry_after = r->retry_after;
+	o->polls = 0;
+	upacme_order_poll(o, authz_poll);
 }
 
 /* The answer is published: ask the server to validate (§7.5.1). */
@@ -212,6 +210,7 @@ after_publish(struct upacme_order *o)
 		return;
 	}
 	o->published = 1;
+	o->polls = 0;
 	if (o->ch_posted) /* validating already (a resumed order) */
 		upacme_order_later(o, authz_poll, 0);
 	else
@@ -318,7 +317,8 @@ authz_next(struct upacme_order *o)
 {
 	if (o->ai >= o->n_authz) {
 		o->authz_done = 1;
-		o->retry_after = 0;
+		o->retry_after = 0; /* at once, then the usual waits */
+		o->polls = 0;
 		upacme_order_fetch(o);
 		return;
 	}

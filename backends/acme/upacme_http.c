@@ -3,7 +3,9 @@
  * takes: a nonce from the engine's pool (or HEAD newNonce, §7.2), the
  * signed POST, one retry with the fresh nonce on badNonce (§6.5), and
  * backoff on 5xx, rateLimited and transport errors (honouring
- * Retry-After, §6.6) while the order's deadline allows.  Transfers run on
+ * Retry-After, §6.6) while the order's deadline allows, and one resend
+ * with a new kid when the upstream no longer knows the account (the
+ * engine registers again meanwhile, upacme.c).  Transfers run on
  * libcurl's multi interface on the engine's loop (core/curl_ev.h), TLS
  * verified against the configured bundle.
  */
@@ -39,6 +41,9 @@ struct upacme_req {
 	double deadline;
 	int nonce_fetch; /* the transfer running is HEAD newNonce */
 	int nonce_retry; /* the badNonce retry is used */
+	int acct_retry;  /* the resend after a lost account is used */
+	int acct_wait;   /* a kid-signed request waiting for the account */
+	char *kid;       /* what the last transfer was signed with */
 	int attempts;
 	int finishing; /* `wait` finishes instead of sending */
 	int overflow;  /* the body passed UPACME_MAX_BODY */
@@ -74,6 +79,7 @@ resp_clear(struct upacme_resp *r)
 	json_decref(r->json);
 	free(r->problem_type);
 	free(r->detail);
+	free(r->kid);
 	memset(r, 0, sizeof(*r));
 	r->retry_after = -1;
 }
@@ -303,6 +309,7 @@ req_free(struct upacme_req *r)
 	free(r->nonce);
 	free(r->link_raw);
 	free(r->retry_raw);
+	free(r->kid);
 	resp_clear(&r->resp);
 	free(r);
 }
@@ -322,6 +329,8 @@ req_finish(struct upacme_req *r)
 	void *arg = r->arg;
 
 	memset(&r->resp, 0, sizeof(r->resp));
+	resp.kid = r->kid;
+	r->kid = NULL;
 	req_free(r);
 	cb(arg, &resp);
 	resp_clear(&resp);
@@ -343,6 +352,42 @@ req_fail(struct upacme_req *r, enum upacme_outcome outcome, const char *detail)
 	r->resp.outcome = outcome;
 	r->finishing = 1;
 	evtimer_add(r->wait, &now);
+}
+
+/*
+ * A kid-signed request while the account is being registered (again):
+ * wait for upacme_req_account_ready; when registering failed, end with
+ * the account's failure.
+ */
+static void
+req_account_wait(struct upacme_req *r)
+{
+	struct upacme *u = r->u;
+	char *pt;
+
+	if (u->acct != UPACME_ACCT_FAILED) {
+		r->acct_wait = 1;
+		return;
+	}
+	pt = u->acct_problem != NULL ? strdup(u->acct_problem) : NULL;
+	free(r->resp.problem_type);
+	r->resp.problem_type = pt;
+	req_fail(r, u->acct_outcome,
+	    u->acct_detail != NULL ? u->acct_detail
+	                           : "the upstream account is not available");
+}
+
+void
+upacme_req_account_ready(struct upacme *u)
+{
+	struct upacme_req *r;
+	struct timeval now = {0, 0};
+
+	for (r = u->reqs; r != NULL; r = r->next)
+		if (r->acct_wait) {
+			r->acct_wait = 0;
+			evtimer_add(r->wait, &now); /* req_send decides */
+		}
 }
 
 static void
@@ -442,6 +487,10 @@ req_send(struct upacme_req *r)
 		return;
 	}
 	hdr_clear(r);
+	if (r->method == UPACME_POST_KID && u->acct != UPACME_ACCT_READY) {
+		req_account_wait(r);
+		return;
+	}
 	if (r->method == UPACME_GET) {
 		rc = transfer(r, "GET", r->url, NULL);
 	} else if (u->n_nonces == 0) {
@@ -454,9 +503,16 @@ req_send(struct upacme_req *r)
 		rc = transfer(r, "HEAD", nurl, NULL);
 	} else {
 		nonce = u->nonces[--u->n_nonces];
-		jws = jws_sign_flat(u->key, r->url, nonce,
-		    r->method == UPACME_POST_KID ? u->kid : NULL, r->payload);
-		rc = jws == NULL ? -1 : transfer(r, "POST", r->url, jws);
+		free(r->kid);
+		r->kid = NULL;
+		if (r->method == UPACME_POST_KID &&
+		    (r->kid = strdup(u->kid)) == NULL)
+			rc = -1;
+		else if ((jws = jws_sign_flat(u->key, r->url, nonce, r->kid,
+		              r->payload)) == NULL)
+			rc = -1;
+		else
+			rc = transfer(r, "POST", r->url, jws);
 	}
 	free(nonce);
 	free(jws);
@@ -512,8 +568,8 @@ problem_read(struct upacme_req *r)
 	p->detail = strdup(buf);
 }
 
-static int
-problem_is(const struct upacme_resp *p, const char *name)
+int
+upacme_problem_is(const struct upacme_resp *p, const char *name)
 {
 	size_t n = strlen(UPACME_ERR);
 
@@ -553,11 +609,18 @@ req_judge(struct upacme_req *r)
 		return;
 	}
 	problem_read(r);
-	if (problem_is(p, "badNonce") && !r->nonce_retry) {
+	if (upacme_problem_is(p, "badNonce") && !r->nonce_retry) {
 		r->nonce_retry = 1; /* the fresh nonce came with the error */
 		req_send(r);
-	} else if (p->status >= 500 || problem_is(p, "rateLimited") ||
-	    problem_is(p, "badNonce"))
+	} else if (r->method == UPACME_POST_KID && !r->acct_retry &&
+	    upacme_account_gone(p)) {
+		/* Once: an account registered anew and refused again is not
+		 * something a third try mends. */
+		r->acct_retry = 1;
+		upacme_account_lost(r->u, r->kid);
+		req_send(r);
+	} else if (p->status >= 500 || upacme_problem_is(p, "rateLimited") ||
+	    upacme_problem_is(p, "badNonce"))
 		req_retry(r, p->detail);
 	else {
 		p->outcome = UPACME_REJECTED;

@@ -48,7 +48,8 @@ struct upacme {
 	int order_timeout, request_timeout;
 
 	json_t *dir; /* the directory, once fetched */
-	char *kid;   /* account URL, once registered */
+	char *kid;   /* account URL, once registered; NULL again when the
+	                upstream forgot it, until registered anew */
 	enum upacme_acct acct;
 	enum upacme_outcome acct_outcome; /* when UPACME_ACCT_FAILED */
 	char *acct_problem, *acct_detail;
@@ -76,6 +77,8 @@ struct upacme_resp {
 	char *detail;       /* a sentence for the client, never NULL
 	                         on failure */
 	long retry_after;   /* seconds, -1 when absent */
+	char *kid;          /* the account a POST_KID request was last
+	                       signed with, else NULL */
 };
 
 /* What a request is. */
@@ -119,10 +122,12 @@ struct upacme_order {
 
 	/* The upstream order (RFC 8555 §7.1.3), as persisted. */
 	char *url, *finalize, *cert_url, *status;
+	char *acct; /* the kid that made it; NULL: unknown (older state) */
 	char **authz;
 	size_t n_authz, ai; /* ai: the authorization being worked on */
 	int authz_done;     /* every authorization seen valid */
 	long retry_after;   /* of the last answer, -1 when none */
+	size_t polls;       /* of this wait without Retry-After */
 
 	/* The challenge being answered. */
 	char *ch_url, *ch_name, *ch_value, *ch_ident;
@@ -143,14 +148,18 @@ struct upacme_req *upacme_req_start(struct upacme *u,
 void upacme_req_cancel(struct upacme_req *r);
 void upacme_req_done_curl(CURL *easy, CURLcode result, void *arg);
 long upacme_retry_after_parse(const char *value, double now_wall);
+int upacme_problem_is(const struct upacme_resp *r, const char *name);
+void upacme_req_account_ready(struct upacme *u);
 
 /* upacme.c */
 void upacme_account_need(struct upacme *u);
+int upacme_account_gone(const struct upacme_resp *r);
+void upacme_account_lost(struct upacme *u, const char *kid);
 const char *upacme_dir_url(struct upacme *u, const char *name);
 
 /* upacme_order.c */
-void upacme_order_later(
-    struct upacme_order *o, upacme_step_fn *step, long seconds);
+void upacme_order_later(struct upacme_order *o, upacme_step_fn *step, long ms);
+void upacme_order_poll(struct upacme_order *o, upacme_step_fn *step);
 void upacme_order_finish(struct upacme_order *o, enum upacme_outcome outcome,
     const char *problem, const char *detail, STACK_OF(X509) *chain);
 void upacme_order_fail_resp(

@@ -3,6 +3,8 @@
  * persisted order re-read with POST-as-GET, then what its status asks
  * for -- pending: the authorizations (upacme_authz.c), ready: finalize,
  * processing: poll, valid: the chain (upacme_chain.c), invalid: refused.
+ * A persisted order the upstream no longer shows to the engine's account
+ * (a new account after the upstream forgot the old one) is ordered anew.
  * Each step is a short function run from the order's `kick` event, so
  * hooks and requests always continue from the loop.
  */
@@ -18,8 +20,12 @@
 #include "core/encoding.h"
 #include "core/log.h"
 
-#define POLL_DEFAULT_S 1
-#define POLL_MAX_S 10
+#define POLL_MAX_S 10 /* the most of a Retry-After honoured */
+
+/* Waits before each poll without a Retry-After, in ms: validation and
+ * issuance mostly take well under a second, so look soon, then settle
+ * at once a second. */
+static const long poll_ms[] = {200, 500, 1000};
 
 /* A hook's continuation: outlives the order when the engine is freed
  * first, so that a late `cont` finds nothing to do. */
@@ -29,14 +35,36 @@ struct upacme_cont_tok {
 
 static void order_dispatch(struct upacme_order *o);
 
-/* Run `step` from the loop after `seconds` (0: at once). */
+/* Run `step` from the loop after `ms` milliseconds (0: at once). */
 void
-upacme_order_later(struct upacme_order *o, upacme_step_fn *step, long seconds)
+upacme_order_later(struct upacme_order *o, upacme_step_fn *step, long ms)
 {
-	struct timeval tv = {seconds, 0};
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	o->step = step;
 	evtimer_add(o->kick, &tv);
+}
+
+/*
+ * Run `step` (a poll) after the last answer's Retry-After, capped at
+ * POLL_MAX_S, or else after the next wait of poll_ms; a new wait starts
+ * with o->polls = 0.
+ */
+void
+upacme_order_poll(struct upacme_order *o, upacme_step_fn *step)
+{
+	const size_t n = sizeof(poll_ms) / sizeof(poll_ms[0]);
+	long ms;
+
+	if (o->retry_after > POLL_MAX_S)
+		ms = POLL_MAX_S * 1000L;
+	else if (o->retry_after >= 0)
+		ms = o->retry_after * 1000;
+	else if (o->polls < n)
+		ms = poll_ms[o->polls++];
+	else
+		ms = poll_ms[n - 1];
+	upacme_order_later(o, step, ms);
 }
 
 struct upacme_cont_tok *
@@ -94,6 +122,7 @@ order_free(struct upacme_order *o)
 	free(o->finalize);
 	free(o->cert_url);
 	free(o->status);
+	free(o->acct);
 	for (i = 0; i < o->n_authz; i++)
 		free(o->authz[i]);
 	free(o->authz);
@@ -271,9 +300,9 @@ state_json(const struct upacme_order *o)
 			json_decref(az);
 			return NULL;
 		}
-	s = json_pack("{s:s, s:s?, s:s?, s:o, s:s}", "order", o->url,
+	s = json_pack("{s:s, s:s?, s:s?, s:o, s:s, s:s?}", "order", o->url,
 	    "finalize", o->finalize, "certificate", o->cert_url,
-	    "authorizations", az, "status", o->status);
+	    "authorizations", az, "status", o->status, "account", o->acct);
 	if (s != NULL)
 		ret = json_dumps(s, JSON_COMPACT);
 	json_decref(s);
@@ -357,13 +386,11 @@ order_fetch_now(struct upacme_order *o)
 	upacme_order_post(o, o->url, "", NULL, on_order);
 }
 
-/* Poll the order after Retry-After or a second. */
+/* Poll the order (upacme_order_poll). */
 void
 upacme_order_fetch(struct upacme_order *o)
 {
-	long s = o->retry_after >= 0 ? o->retry_after : POLL_DEFAULT_S;
-
-	upacme_order_later(o, order_fetch_now, s > POLL_MAX_S ? POLL_MAX_S : s);
+	upacme_order_poll(o, order_fetch_now);
 }
 
 static void
@@ -377,7 +404,8 @@ on_new_order(void *arg, struct upacme_resp *r)
 		return;
 	}
 	if (r->location == NULL || !json_is_object(r->json) ||
-	    (o->url = strdup(r->location)) == NULL) {
+	    (o->url = strdup(r->location)) == NULL ||
+	    (r->kid != NULL && (o->acct = strdup(r->kid)) == NULL)) {
 		upacme_order_finish(o, UPACME_UNAVAILABLE, NULL,
 		    "upstream newOrder gave no order URL (RFC 8555 §7.4)",
 		    NULL);
@@ -424,8 +452,10 @@ order_finalize(struct upacme_order *o)
 	    (payload = json_dumps(p, JSON_COMPACT)) == NULL)
 		upacme_order_finish(
 		    o, UPACME_UNAVAILABLE, NULL, "out of memory", NULL);
-	else
+	else {
+		o->polls = 0; /* a "processing" answer starts a new wait */
 		upacme_order_post(o, o->finalize, payload, NULL, on_order);
+	}
 	free(csr);
 	json_decref(p);
 	free(payload);
@@ -463,12 +493,72 @@ order_dispatch(struct upacme_order *o)
 		    "the upstream order has an unknown status", NULL);
 }
 
+/*
+ * A resumed order's first read was refused as not found or not ours,
+ * and it was made by another account than the one that asked (RFC 8555
+ * §7.4: orders are per account; after the upstream forgot the account
+ * the new one cannot see the old one's orders).  An order persisted
+ * before the account was recorded counts as another's.
+ */
+static int
+order_orphaned(const struct upacme_order *o, const struct upacme_resp *r)
+{
+	if (r->outcome != UPACME_REJECTED ||
+	    (r->status != 404 && !upacme_problem_is(r, "unauthorized") &&
+	        !upacme_problem_is(r, "accountDoesNotExist")))
+		return 0;
+	return o->acct == NULL || r->kid == NULL ||
+	    strcmp(o->acct, r->kid) != 0;
+}
+
+/* Forget the upstream order `o` was resumed with; newOrder instead. */
+static void
+order_restart(struct upacme_order *o, const struct upacme_resp *r)
+{
+	char url[256];
+	size_t i;
+
+	log_sanitize(o->url, strlen(o->url), url, sizeof(url));
+	log_info("upacme: order %s belongs to an account the upstream CA no "
+	         "longer knows (%s); ordering again",
+	    url, r->detail != NULL ? r->detail : "refused");
+	free(o->url);
+	free(o->finalize);
+	free(o->cert_url);
+	free(o->status);
+	free(o->acct);
+	o->url = o->finalize = o->cert_url = o->status = o->acct = NULL;
+	for (i = 0; i < o->n_authz; i++)
+		free(o->authz[i]);
+	free(o->authz);
+	o->authz = NULL;
+	o->n_authz = 0;
+	order_new(o); /* persisted anew: o->status is NULL */
+}
+
+/* The first answer about a resumed order. */
+static void
+on_resumed(void *arg, struct upacme_resp *r)
+{
+	struct upacme_order *o = arg;
+
+	if (order_orphaned(o, r) && json_array_size(o->idents) > 0) {
+		o->req = NULL;
+		order_restart(o, r);
+		return;
+	}
+	/* Shown to this account: an older state learns whose it is. */
+	if (r->outcome == UPACME_OK && o->acct == NULL && r->kid != NULL)
+		o->acct = strdup(r->kid);
+	on_order(arg, r);
+}
+
 /* First step once the account is there. */
 static void
 order_begin(struct upacme_order *o)
 {
-	if (o->url != NULL)
-		order_fetch_now(o); /* resumed: never a second newOrder */
+	if (o->url != NULL) /* resumed: newOrder only if orphaned */
+		upacme_order_post(o, o->url, "", NULL, on_resumed);
 	else
 		order_new(o);
 }
@@ -566,6 +656,7 @@ resume_read(struct upacme_order *o, const char *state)
 	    take_str(&o->status, j, "status") == -1 ||
 	    take_str(&o->finalize, j, "finalize") == -1 ||
 	    take_str(&o->cert_url, j, "certificate") == -1 ||
+	    take_str(&o->acct, j, "account") == -1 ||
 	    (json_is_array(json_object_get(j, "authorizations")) &&
 	        json_array_size(json_object_get(j, "authorizations")) > 0 &&
 	        order_read(o, j) == -1))

@@ -1,7 +1,8 @@
 /*
  * backends/acme/upacme*.c against real peers on 127.0.0.1: Debian's
- * pebble (two instances: A with badNonce injection, alternate roots and
- * a blocklist; B requiring External Account Binding) validating through
+ * pebble (three instances: A with badNonce injection, alternate roots and
+ * a blocklist; B requiring External Account Binding; C plain, restarted
+ * on the same ports to lose its accounts) validating through
  * pebble-challtestsrv as its DNS and an http-01 responder run here on
  * the test's loop.  Everything started here is stopped by PID in the
  * group teardown.
@@ -48,6 +49,7 @@
 #define CHALL_PREFIX "/.well-known/acme-challenge/"
 #define MAX_TOKENS 16
 #define ORDER_TIMEOUT 20
+#define FAST_ORDER_S 1.5 /* an http-01 order with PEBBLE_VA_NOSLEEP */
 
 extern char **environ;
 
@@ -55,7 +57,8 @@ extern char **environ;
 static struct {
 	char dir[64], ca[96], crt[96], key[96];
 	int dns, cts_mgmt, http01, a_port, a_mgmt, b_port, b_mgmt, closed;
-	pid_t pids[3];
+	int c_port, c_mgmt;
+	pid_t pids[6];
 	int npids;
 	struct event_base *base;
 	struct evhttp *http;
@@ -307,6 +310,45 @@ kill_all(void)
 	return 0;
 }
 
+/* Stop the peer `pid` (SIGTERM, then SIGKILL after 5 s) and forget it. */
+static void
+stop_pid(pid_t pid)
+{
+	struct timespec ts = {0, 50 * 1000 * 1000};
+	int i, j, st;
+
+	for (i = 0; i < g.npids && g.pids[i] != pid; i++)
+		;
+	assert_true(i < g.npids);
+	g.pids[i] = g.pids[--g.npids];
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	for (j = 0; j < 100; j++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
+/* Pebble C (no badNonce injection, no authorization reuse), its PID
+ * last in g.pids.  0 / -1. */
+static int
+start_c(void)
+{
+	char dnsarg[32], cc[128];
+	char *pc[] = {"pebble", "-config", cc, "-dnsserver", dnsarg, NULL};
+	const char *const ec[] = {"PEBBLE_VA_NOSLEEP=1",
+	    "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0", NULL};
+
+	snprintf(dnsarg, sizeof(dnsarg), "127.0.0.1:%d", g.dns);
+	snprintf(cc, sizeof(cc), "%s/c.json", g.dir);
+	if (spawn(pc, ec, "c.log") == -1 || wait_listen(g.c_port) == -1 ||
+	    wait_listen(g.c_mgmt) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 group_teardown(void **state)
 {
@@ -355,7 +397,8 @@ start_peers(void)
 	if (spawn(cts, none, "cts.log") == -1 || spawn(pa, ea, "a.log") == -1 ||
 	    spawn(pb, eb, "b.log") == -1 || wait_listen(g.cts_mgmt) == -1 ||
 	    wait_listen(g.a_port) == -1 || wait_listen(g.b_port) == -1 ||
-	    wait_listen(g.a_mgmt) == -1 || wait_listen(g.b_mgmt) == -1)
+	    wait_listen(g.a_mgmt) == -1 || wait_listen(g.b_mgmt) == -1 ||
+	    start_c() == -1)
 		return -1;
 	return 0;
 }
@@ -364,7 +407,7 @@ static int
 group_setup(void **state)
 {
 	int *ports[] = {&g.dns, &g.cts_mgmt, &g.http01, &g.a_port, &g.a_mgmt,
-	    &g.b_port, &g.b_mgmt, &g.closed};
+	    &g.b_port, &g.b_mgmt, &g.closed, &g.c_port, &g.c_mgmt};
 	size_t i;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -380,6 +423,7 @@ group_setup(void **state)
 	make_tls();
 	write_config("a.json", g.a_port, g.a_mgmt, 0);
 	write_config("b.json", g.b_port, g.b_mgmt, 1);
+	write_config("c.json", g.c_port, g.c_mgmt, 0);
 	if ((g.base = event_base_new()) == NULL ||
 	    (g.http = evhttp_new(g.base)) == NULL ||
 	    evhttp_bind_socket(g.http, "127.0.0.1", (uint16_t)g.http01) != 0 ||
@@ -984,6 +1028,197 @@ test_alternate(void **state)
 	tc_clear(&t);
 }
 
+/* The member `name` of the persisted state `state`, or NULL. */
+static char *
+state_get(const char *state, const char *name)
+{
+	json_t *j = json_loads(state, 0, NULL);
+	const char *v;
+	char *ret = NULL;
+
+	assert_non_null(j);
+	if ((v = json_string_value(json_object_get(j, name))) != NULL)
+		ret = strdup(v);
+	json_decref(j);
+	return ret;
+}
+
+/*
+ * C forgets everything (a restart on the same ports: new roots, no
+ * accounts) between two orders of one engine: the kid-signed newOrder
+ * meets accountDoesNotExist, the engine registers again and issues
+ * under the new root.  At the same time an order persisted under the
+ * old account is resumed: the upstream does not know it, so it is
+ * ordered anew and the new order persisted; so is an order saved
+ * without its account that the upstream does not know.
+ */
+static void
+test_stale_account(void **state)
+{
+	const char *n1[] = {"s1.example.com"}, *n2[] = {"s2.example.com"};
+	const char *n3[] = {"s3.example.com"};
+	struct upacme_conf c;
+	struct upacme *u, *u2;
+	struct tc t1, t2, t3, t4, t5;
+	EVP_PKEY *k1, *k3, *k4;
+	X509 *old_root, *root;
+	char *old_kid, *acct, old_state[160];
+
+	tc_init(&t1);
+	conf_init(&c, g.c_port, "http-01");
+	assert_non_null(u = upacme_new(g.base, &c, &hooks));
+	k1 = order(u, &t1, n1, 1, NULL);
+	run_until_done(&t1);
+	assert_int_equal(t1.outcome, UPACME_OK);
+	old_root = fetch_root(g.c_mgmt, 0);
+	check_chain(t1.chain, k1, old_root);
+	assert_non_null(u->kid);
+	old_kid = strdup(u->kid);
+	assert_non_null(old_kid);
+	acct = state_get(t1.first_state, "account");
+	assert_non_null(acct);
+	assert_string_equal(acct, old_kid);
+	free(acct);
+
+	/* An order of the old account, persisted and left (a restart). */
+	tc_init(&t2);
+	t2.stop_at_persist = 1;
+	assert_non_null(u2 = upacme_new(g.base, &c, &hooks));
+	EVP_PKEY_free(order(u2, &t2, n2, 1, NULL));
+	event_base_dispatch(g.base);
+	assert_non_null(t2.first_state);
+	upacme_free(u2);
+
+	stop_pid(g.pids[g.npids - 1]);
+	assert_int_equal(start_c(), 0);
+	root = fetch_root(g.c_mgmt, 0);
+	assert_int_not_equal(X509_cmp(root, old_root), 0);
+
+	tc_init(&t3);
+	tc_init(&t4);
+	k3 = order(u, &t3, n3, 1, NULL);
+	k4 = order(u, &t4, n2, 1, t2.first_state);
+	run_until(&t3.done);
+	run_until(&t4.done);
+	assert_int_equal(t3.outcome, UPACME_OK);
+	check_chain(t3.chain, k3, root);
+	assert_non_null(u->kid);
+	assert_string_not_equal(u->kid, old_kid);
+
+	assert_int_equal(t4.outcome, UPACME_OK);
+	check_chain(t4.chain, k4, root);
+	assert_non_null(t4.order_url);
+	assert_string_not_equal(t4.order_url, t2.order_url);
+	assert_true(t4.same_order);
+	acct = state_get(t4.first_state, "account");
+	assert_non_null(acct);
+	assert_string_equal(acct, u->kid);
+	free(acct);
+
+	/* A state saved before the account was recorded, of an order the
+	 * upstream does not know: ordered anew as well. */
+	snprintf(old_state, sizeof(old_state),
+	    "{\"order\":\"https://127.0.0.1:%d/my-order/gone\","
+	    "\"status\":\"pending\"}",
+	    g.c_port);
+	tc_init(&t5);
+	EVP_PKEY_free(order(u, &t5, n1, 1, old_state));
+	run_until_done(&t5);
+	assert_int_equal(t5.outcome, UPACME_OK);
+	assert_non_null(t5.order_url);
+	assert_null(strstr(t5.order_url, "/gone"));
+
+	free(old_kid);
+	X509_free(old_root);
+	X509_free(root);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k3);
+	EVP_PKEY_free(k4);
+	upacme_free(u);
+	tc_clear(&t1);
+	tc_clear(&t2);
+	tc_clear(&t3);
+	tc_clear(&t4);
+	tc_clear(&t5);
+}
+
+/*
+ * Polls come soon after the challenge and after finalize: an http-01
+ * order on C (validation without pebble's random sleep) takes less than
+ * FAST_ORDER_S, where one-second polls took two.  The best of two
+ * orders, for a loaded machine.
+ */
+static void
+test_poll_speed(void **state)
+{
+	const char *names[][1] = {{"p1.example.com"}, {"p2.example.com"}};
+	struct upacme_conf c;
+	struct upacme *u;
+	struct tc t;
+	double t0, took, best = 1e9;
+	size_t i;
+
+	conf_init(&c, g.c_port, "http-01");
+	assert_non_null(u = upacme_new(g.base, &c, &hooks));
+	for (i = 0; i < 2; i++) {
+		tc_init(&t);
+		t0 = upacme_now();
+		EVP_PKEY_free(order(u, &t, names[i], 1, NULL));
+		run_until_done(&t);
+		took = upacme_now() - t0;
+		assert_int_equal(t.outcome, UPACME_OK);
+		fprintf(stderr, "test_poll_speed: order %zu took %.3f s\n", i,
+		    took);
+		if (took < best)
+			best = took;
+		tc_clear(&t);
+	}
+	assert_true(best < FAST_ORDER_S);
+	upacme_free(u);
+}
+
+/* Which refusals of a kid-signed request mean the account is gone. */
+static void
+test_account_gone(void **state)
+{
+	static const struct {
+		const char *type, *detail;
+		int gone;
+	} cases[] = {
+	    {ERR "accountDoesNotExist", "Account https://x/acct/1 not found.",
+	        1},
+	    {ERR "accountDoesNotExist", NULL, 1},
+	    {ERR "unauthorized",
+	        "Account is not valid, has status \"deactivated\"", 1},
+	    {ERR "unauthorized", "No registration exists matching provided key",
+	        1},
+	    {ERR "unauthorized", "account UNKNOWN to this server", 1},
+	    {ERR "unauthorized",
+	        "User account ID doesn't match account ID in "
+	        "authorization",
+	        0},
+	    {ERR "unauthorized", "Order is not owned by this requester", 0},
+	    {ERR "unauthorized", NULL, 0},
+	    {ERR "malformed", "Account not found", 0},
+	    {NULL, "Account not found", 0},
+	};
+	struct upacme_resp r;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		r.problem_type = (char *)cases[i].type;
+		r.json = cases[i].detail != NULL
+		    ? json_pack("{s:s}", "detail", cases[i].detail)
+		    : json_object();
+		assert_non_null(r.json);
+		if (upacme_account_gone(&r) != cases[i].gone)
+			fail_msg("case %zu: \"%s\"", i,
+			    cases[i].detail != NULL ? cases[i].detail : "");
+		json_decref(r.json);
+	}
+}
+
 /* Retry-After (RFC 9110 §10.2.3): seconds or an HTTP-date. */
 static void
 test_retry_after(void **state)
@@ -1015,6 +1250,9 @@ main(void)
 	    cmocka_unit_test(test_resume),
 	    cmocka_unit_test(test_eab),
 	    cmocka_unit_test(test_alternate),
+	    cmocka_unit_test(test_account_gone),
+	    cmocka_unit_test(test_poll_speed),
+	    cmocka_unit_test(test_stale_account),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
