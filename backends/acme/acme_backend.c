@@ -128,7 +128,8 @@ load_eab(const json_t *conf, struct upstream *up, char *err, size_t errlen)
 		return 0;
 	kid = json_string_value(json_object_get(eab, "kid"));
 	hmac = json_string_value(json_object_get(eab, "hmac_key"));
-	if (!json_is_object(eab) || kid == NULL || hmac == NULL) {
+	if (!json_is_object(eab) || kid == NULL || kid[0] == '\0' ||
+	    hmac == NULL) {
 		snprintf(err, errlen,
 		    "backends.acme.eab: wanted {\"kid\", \"hmac_key\"}");
 		return -1;
@@ -162,8 +163,10 @@ load_chain(const json_t *conf, const char *basedir, struct upstream *up,
 	/* One file per upstream directory. */
 	if (EVP_Digest(up->conf.directory_url, strlen(up->conf.directory_url),
 	        md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen < 6)
+	    mdlen < 6) {
+		snprintf(err, errlen, "backends.acme.directory: cannot hash");
 		return -1;
+	}
 	snprintf(learned, sizeof(learned),
 	    "upstream-%02x%02x%02x%02x%02x%02x-chain.pem", md[0], md[1], md[2],
 	    md[3], md[4], md[5]);
@@ -172,8 +175,10 @@ load_chain(const json_t *conf, const char *basedir, struct upstream *up,
 		snprintf(err, errlen, "backends.acme.chain: too long");
 		return -1;
 	}
-	if ((up->empty = sk_X509_new_null()) == NULL)
+	if ((up->empty = sk_X509_new_null()) == NULL) {
+		snprintf(err, errlen, "backends.acme: out of memory");
 		return -1;
+	}
 	if (access(up->chain_path, F_OK) != 0) {
 		if (rel == NULL)
 			return 0;
@@ -368,7 +373,6 @@ upstream_worker_free(void *priv, struct event_base *base)
 {
 	struct upstream *up = priv;
 	struct upstream_worker *w = upstream_worker_of(up, base);
-
 	size_t i;
 
 	if (w == NULL)
