@@ -203,7 +203,7 @@ upacme_account_gone(const struct upacme_resp *r)
 	if (!upacme_problem_is(r, "unauthorized") ||
 	    (d = json_string_value(json_object_get(r->json, "detail"))) == NULL)
 		return 0;
-	for (i = 0; d[i] != '\0' && i < sizeof(low) - 1; i++)
+	for (i = 0; i < sizeof(low) - 1 && d[i] != '\0'; i++)
 		low[i] = (char)tolower((unsigned char)d[i]);
 	low[i] = '\0';
 	if (strstr(low, "account") == NULL &&
