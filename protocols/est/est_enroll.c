@@ -114,6 +114,28 @@ reply_reason(struct est_call *c, enum enroll_reason reason, const char *detail)
 	free(c);
 }
 
+/* Verify against the route's trust, or, while an upstream CA's chain
+ * was unknown at start, against the chain known now. */
+static int
+trust_verify(struct est_call *c, X509 *cert, char *why, size_t whysz)
+{
+	X509_STORE *now;
+	STACK_OF(X509) *chain;
+	int rc;
+
+	if (c->rt->trust != NULL)
+		return est_auth_cert_verify(c->rt->trust, cert, why, whysz);
+	chain = gateway_ca_chain(http_req_gateway(c->r), c->rt->prof);
+	if (chain == NULL || sk_X509_num(chain) == 0 ||
+	    (now = est_auth_trust_new(chain)) == NULL) {
+		snprintf(why, whysz, "the CA chain is not known yet");
+		return -1;
+	}
+	rc = est_auth_cert_verify(now, cert, why, whysz);
+	X509_STORE_free(now);
+	return rc;
+}
+
 /*
  * RFC 7030 §3.3.2: a client certificate authenticates when it verifies
  * to this route's CA and the store knows it, unrevoked.  ENROLL_OK, or
@@ -127,7 +149,7 @@ cert_known(struct est_call *c, X509 *cert, char *why, size_t whysz)
 	char serial[41];
 	int found;
 
-	if (est_auth_cert_verify(c->rt->trust, cert, why, whysz) == -1)
+	if (trust_verify(c, cert, why, whysz) == -1)
 		return ENROLL_UNAUTHORIZED;
 	if (cert_serial_hex(cert, serial, sizeof(serial)) == -1 ||
 	    (sc = worker_store_conn(http_req_worker(c->r))) == NULL) {
@@ -356,17 +378,31 @@ fill_op(struct est_call *c, struct enroll_req *req)
 	return 0;
 }
 
-/* "est:" + hex SHA-256 of the CSR DER, malloc'd; NULL on error. */
+/*
+ * "est:" + hex SHA-256 of the CSR DER, and for a re-enrollment of the
+ * serial it renews too (an RSA CSR signed again with the same key is the
+ * same bytes: its renewal must not be the earlier request).  Malloc'd;
+ * NULL on error.
+ */
 static char *
-pending_key(const unsigned char *der, size_t len)
+pending_key(const unsigned char *der, size_t len, const X509 *renewal_of)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	char *key;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char serial[41] = "", *key;
 	size_t i;
+	int ok;
 
-	if (EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    (key = malloc(4 + 2 * mdlen + 1)) == NULL)
+	if (renewal_of != NULL &&
+	    cert_serial_hex(renewal_of, serial, sizeof(serial)) == -1)
+		serial[0] = '\0';
+	ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, der, len) == 1 &&
+	    EVP_DigestUpdate(ctx, serial, strlen(serial)) == 1 &&
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+	EVP_MD_CTX_free(ctx);
+	if (!ok || (key = malloc(4 + 2 * mdlen + 1)) == NULL)
 		return NULL;
 	memcpy(key, "est:", 4);
 	for (i = 0; i < mdlen; i++)
@@ -409,12 +445,13 @@ build_req(struct est_call *c, const unsigned char *der, size_t derlen)
 	/* RFC 7030 §4.2.3: after a 202 the client sends the same request
 	 * again; the CSR's digest names it in the approval queue. */
 	req->sc = worker_store_conn(http_req_worker(c->r));
-	if ((req->pending_key = pending_key(der, derlen)) == NULL) {
+	if (fill_op(c, req) == -1)
+		goto fail;
+	if ((req->pending_key = pending_key(der, derlen, req->renewal_of)) ==
+	    NULL) {
 		reply_reason(c, ENROLL_INTERNAL, "out of memory");
 		goto fail;
 	}
-	if (fill_op(c, req) == -1)
-		goto fail;
 	return req;
 fail:
 	enroll_req_free(req);

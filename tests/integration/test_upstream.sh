@@ -252,6 +252,27 @@ tr -d '\r\n' <"$W/cacerts.b64" | base64 -d 2>/dev/null |
     grep -q "subject=CN = Pebble Intermediate"
 lib_check "EST cacerts serves the learned upstream chain ($st)" test $? -eq 0
 
+# Re-enrollment with the upstream's certificate as the TLS client
+# certificate (RFC 7030 §4.2.2): a new key, the same names.
+cp "$W/down1.key" "$W/down1-old.key"
+cp "$W/down1.pem" "$W/down1-old.pem"
+csr down1
+st=$($CURL --cacert "$D/ca.pem" --cert "$W/down1-old.pem" \
+    --key "$W/down1-old.key" -H 'Content-Type: application/pkcs10' \
+    --data-binary @"$W/down1.b64" -o "$W/reenroll.out" -w '%{http_code}' \
+    "$EST/simplereenroll")
+lib_check "EST simplereenroll with the upstream certificate -> 200 (got $st)" \
+    test "$st" = 200
+tr -d '\r\n' <"$W/reenroll.out" | base64 -d 2>/dev/null |
+    openssl pkcs7 -inform DER -print_certs -out "$W/reenroll.pem" 2>/dev/null
+lib_check "... a new certificate chaining to pebble's root" \
+    chains "$W/reenroll.pem"
+[ "$(openssl x509 -in "$W/reenroll.pem" -noout -serial)" != \
+    "$(openssl x509 -in "$W/down1-old.pem" -noout -serial)" ] &&
+    [ "$(openssl x509 -in "$W/reenroll.pem" -noout -pubkey)" = \
+	"$(openssl pkey -in "$W/down1.key" -pubout)" ]
+lib_check "... for the new key" test $? -eq 0
+
 scep dev1
 lib_check "scepclient enrolls through the upstream" \
     grep -q 'SUCCESS' "$W/scep-dev1.log"
