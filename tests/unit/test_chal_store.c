@@ -19,13 +19,13 @@
 
 #include "core/chal_store.h"
 #include "core/store.h"
+#include "tests/unit/store_fixture.h"
 
 #define TOKEN "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
 #define THUMB "9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
 #define KEYAUTH TOKEN "." THUMB
 
-static char dir[64];
-static char dbpath[128];
+static struct tmpdb tdb;
 
 struct fx {
 	struct store *st;
@@ -36,14 +36,9 @@ static int
 setup(void **state)
 {
 	static struct fx f;
-	const char *tmp = getenv("TMPDIR");
 
-	snprintf(dir, sizeof(dir), "%s/test_chal_store.XXXXXX",
-	    tmp != NULL && strlen(tmp) < 32 ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	snprintf(dbpath, sizeof(dbpath), "%s/enrolld.db", dir);
-	if ((f.st = store_open("sqlite", dbpath)) == NULL ||
+	if (tmpdb_make(&tdb, "test_chal_store") == -1 ||
+	    (f.st = store_open("sqlite", tdb.path)) == NULL ||
 	    (f.c = store_conn_open(f.st)) == NULL)
 		return -1;
 	*state = &f;
@@ -53,18 +48,11 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	static const char *const sfx[] = {"", "-wal", "-shm"};
 	struct fx *f = *state;
-	char p[160];
-	size_t i;
 
 	store_conn_close(f->c);
 	store_close(f->st);
-	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	tmpdb_remove(&tdb);
 	return 0;
 }
 

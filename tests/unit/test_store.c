@@ -21,66 +21,12 @@
 #include <event2/thread.h>
 
 #include "core/store.h"
+#include "tests/unit/store_fixture.h"
 
 #define N_THREADS 4
 #define PER_THREAD 50
 
-static char dir[64];
-static char dbpath[128];
-
-/* One submitted certificate's outcome. */
-struct slot {
-	struct waiter *w;
-	int called;
-	int rc;
-};
-
-/* Counts completions on one loop and stops it when all arrived. */
-struct waiter {
-	struct event_base *base;
-	int want;
-	int got;
-	int timed_out;
-};
-
-static void
-done_cb(int rc, void *arg)
-{
-	struct slot *s = arg;
-
-	s->called++;
-	s->rc = rc;
-	if (++s->w->got == s->w->want)
-		event_base_loopbreak(s->w->base);
-}
-
-static void
-timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct waiter *w = arg;
-
-	w->timed_out = 1;
-	event_base_loopbreak(w->base);
-}
-
-/* Run the loop until `want` completions arrived or 20 s passed.
- * Returns 0 / -1; usable off the cmocka thread. */
-static int
-wait_all(struct waiter *w)
-{
-	struct timeval tv = {20, 0};
-	struct event *t;
-
-	if ((t = evtimer_new(w->base, timeout_cb, w)) == NULL ||
-	    evtimer_add(t, &tv) == -1) {
-		event_free(t);
-		return -1;
-	}
-	if (w->got < w->want)
-		event_base_dispatch(w->base);
-	event_free(t);
-	return w->timed_out || w->got != w->want ? -1 : 0;
-}
+static struct tmpdb tdb;
 
 /* A heap record with every field set; NULL on allocation failure. */
 static struct cert_record *
@@ -120,7 +66,7 @@ query_int(const char *sql)
 	sqlite3_stmt *st = NULL;
 	long long v = -1;
 
-	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) ==
+	if (sqlite3_open_v2(tdb.path, &db, SQLITE_OPEN_READONLY, NULL) ==
 	        SQLITE_OK &&
 	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
@@ -141,7 +87,7 @@ put_one(struct store *st, const char *serial)
 
 	if ((w.base = event_base_new()) == NULL)
 		return -1;
-	if (store_submit_cert(st, w.base, rec_new(serial), &a, done_cb, &s) ==
+	if (store_submit_cert(st, w.base, rec_new(serial), &a, slot_done, &s) ==
 	        0 &&
 	    wait_all(&w) == 0 && s.called == 1)
 		rc = s.rc;
@@ -152,30 +98,15 @@ put_one(struct store *st, const char *serial)
 static int
 group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	if (evthread_use_pthreads() == -1)
 		return -1;
-	snprintf(dir, sizeof(dir), "%s/test_store.XXXXXX",
-	    tmp != NULL && strlen(tmp) < 32 ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	snprintf(dbpath, sizeof(dbpath), "%s/enrolld.db", dir);
-	return 0;
+	return tmpdb_make(&tdb, "test_store");
 }
 
 static int
 group_teardown(void **state)
 {
-	static const char *const sfx[] = {"", "-wal", "-shm"};
-	char p[160];
-	size_t i;
-
-	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	tmpdb_remove(&tdb);
 	return 0;
 }
 
@@ -186,7 +117,7 @@ test_driver_registry(void **state)
 	assert_string_equal(store_driver("sqlite")->name, "sqlite");
 	assert_null(store_driver("oracle"));
 	assert_null(store_driver(NULL));
-	assert_null(store_open("oracle", dbpath));
+	assert_null(store_open("oracle", tdb.path));
 }
 
 static void
@@ -203,10 +134,10 @@ test_put_get(void **state)
 	struct store_conn *c;
 	struct store *st;
 
-	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_non_null(st = store_open("sqlite", tdb.path));
 	assert_non_null(w.base = event_base_new());
 	assert_int_equal(store_submit_cert(st, w.base,
-	                     rec_new("0A1B2C3D4E5F6071"), &a, done_cb, &s),
+	                     rec_new("0A1B2C3D4E5F6071"), &a, slot_done, &s),
 	    0);
 	assert_int_equal(wait_all(&w), 0);
 	assert_int_equal(s.called, 1);
@@ -253,14 +184,14 @@ test_null_requester(void **state)
 	struct waiter w = {.want = 1};
 	struct slot s = {.w = &w};
 
-	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_non_null(st = store_open("sqlite", tdb.path));
 	assert_non_null(w.base = event_base_new());
 	assert_non_null(r = rec_new("AB01"));
 	free(r->requester);
 	r->requester = NULL;
 	r->proto = ENROLL_PROTO_ACME;
 	assert_int_equal(
-	    store_submit_cert(st, w.base, r, NULL, done_cb, &s), 0);
+	    store_submit_cert(st, w.base, r, NULL, slot_done, &s), 0);
 	assert_int_equal(wait_all(&w), 0);
 	assert_int_equal(s.rc, 0);
 	assert_non_null(c = store_conn_open(st));
@@ -288,24 +219,24 @@ test_duplicate_in_batch(void **state)
 	struct store *st;
 	sqlite3 *lock = NULL;
 
-	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_non_null(st = store_open("sqlite", tdb.path));
 	assert_int_equal(put_one(st, "D0"), 0);
 	assert_non_null(w.base = event_base_new());
 
-	assert_int_equal(sqlite3_open(dbpath, &lock), SQLITE_OK);
+	assert_int_equal(sqlite3_open(tdb.path, &lock), SQLITE_OK);
 	assert_int_equal(
 	    sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(
-	    store_submit_cert(st, w.base, rec_new("D1"), NULL, done_cb, &first),
+	assert_int_equal(store_submit_cert(st, w.base, rec_new("D1"), NULL,
+	                     slot_done, &first),
 	    0);
 	usleep(100 * 1000); /* the writer takes D1 and waits for the lock */
 	assert_non_null(r = rec_new("D0"));
 	free(r->subject);
 	assert_non_null(r->subject = strdup("CN=impostor"));
 	assert_int_equal(
-	    store_submit_cert(st, w.base, r, NULL, done_cb, &dup), 0);
-	assert_int_equal(
-	    store_submit_cert(st, w.base, rec_new("D2"), NULL, done_cb, &good),
+	    store_submit_cert(st, w.base, r, NULL, slot_done, &dup), 0);
+	assert_int_equal(store_submit_cert(
+	                     st, w.base, rec_new("D2"), NULL, slot_done, &good),
 	    0);
 	assert_int_equal(
 	    sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
@@ -342,18 +273,18 @@ test_duplicate_drops_audit(void **state)
 	struct slot s = {.w = &w};
 	struct store *st;
 
-	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_non_null(st = store_open("sqlite", tdb.path));
 	assert_int_equal(put_one(st, "F0"), 0);
 	assert_non_null(w.base = event_base_new());
 	assert_int_equal(
-	    store_submit_cert(st, w.base, rec_new("F0"), &a, done_cb, &s), 0);
+	    store_submit_cert(st, w.base, rec_new("F0"), &a, slot_done, &s), 0);
 	assert_int_equal(wait_all(&w), 0);
 	assert_int_equal(s.called, 1);
 	assert_int_equal(s.rc, -1);
 	assert_int_equal(
-	    store_submit_cert(st, NULL, rec_new("F1"), &a, done_cb, &s), -1);
+	    store_submit_cert(st, NULL, rec_new("F1"), &a, slot_done, &s), -1);
 	assert_int_equal(
-	    store_submit_cert(st, w.base, NULL, &a, done_cb, &s), -1);
+	    store_submit_cert(st, w.base, NULL, &a, slot_done, &s), -1);
 	assert_int_equal(store_submit_audit(NULL, &a), -1);
 	store_close(st);
 	event_base_free(w.base);
@@ -391,7 +322,7 @@ test_revoke(void **state)
 	struct store_conn *c;
 	struct store *st;
 
-	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_non_null(st = store_open("sqlite", tdb.path));
 	assert_int_equal(put_one(st, "E0"), 0);
 	assert_int_equal(put_one(st, "E1"), 0);
 	assert_int_equal(put_one(st, "E2"), 0);
@@ -447,7 +378,7 @@ test_revoke_txn(void **state)
 	struct cert_record got;
 	struct store *st;
 
-	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_non_null(st = store_open("sqlite", tdb.path));
 	assert_int_equal(put_one(st, "T1"), 0);
 	assert_non_null(c = store_conn_open(st));
 	assert_non_null(t = store_txn_new());
@@ -486,7 +417,7 @@ test_reopen_migrates_once(void **state)
 
 	/* v1 certificates and audit, v2 protocol objects. */
 	assert_int_equal(query_int("SELECT COUNT(*) FROM schema_version"), 2);
-	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_non_null(st = store_open("sqlite", tdb.path));
 	assert_non_null(c = store_conn_open(st));
 	assert_int_equal(store_cert_get(c, "0A1B2C3D4E5F6071", &got), 0);
 	cert_record_clear(&got);
@@ -510,7 +441,7 @@ test_close_drains(void **state)
 	char id[32];
 	int i;
 
-	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_non_null(st = store_open("sqlite", tdb.path));
 	for (i = 0; i < 20; i++) {
 		snprintf(id, sizeof(id), "drain%d", i);
 		a.request_id = id; /* copied: reused at once */
@@ -548,7 +479,7 @@ loop_main(void *arg)
 		s[i].w = &w;
 		snprintf(serial, sizeof(serial), "C%02d%04d", la->idx, i);
 		if (store_submit_cert(la->st, w.base, rec_new(serial), NULL,
-		        done_cb, &s[i]) == -1) {
+		        slot_done, &s[i]) == -1) {
 			la->failed++;
 			w.want--;
 		}
@@ -570,7 +501,7 @@ test_concurrent_submits(void **state)
 	struct store *st;
 	int i;
 
-	assert_non_null(st = store_open("sqlite", dbpath));
+	assert_non_null(st = store_open("sqlite", tdb.path));
 	for (i = 0; i < N_THREADS; i++) {
 		la[i] = (struct loop_arg){.st = st, .idx = i};
 		assert_int_equal(

@@ -23,12 +23,12 @@
 #include <event2/thread.h>
 
 #include "core/store.h"
+#include "tests/unit/store_fixture.h"
 
 #define N_THREADS 4
 #define PER_THREAD 50
 
-static char dir[64];
-static char dbpath[128];
+static struct tmpdb tdb;
 static char v1path[128];
 
 /* The fixture of every test: a store and a reading connection. */
@@ -36,60 +36,6 @@ struct fx {
 	struct store *st;
 	struct store_conn *c;
 };
-
-/* One submitted set's outcome. */
-struct slot {
-	struct waiter *w;
-	int called;
-	int rc;
-};
-
-/* Counts completions on one loop and stops it when all arrived. */
-struct waiter {
-	struct event_base *base;
-	int want;
-	int got;
-	int timed_out;
-};
-
-static void
-done_cb(int rc, void *arg)
-{
-	struct slot *s = arg;
-
-	s->called++;
-	s->rc = rc;
-	if (++s->w->got == s->w->want)
-		event_base_loopbreak(s->w->base);
-}
-
-static void
-timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct waiter *w = arg;
-
-	w->timed_out = 1;
-	event_base_loopbreak(w->base);
-}
-
-/* Run the loop until `want` completions arrived or 20 s passed.  0 / -1;
- * usable off the cmocka thread. */
-static int
-wait_all(struct waiter *w)
-{
-	struct timeval tv = {20, 0};
-	struct event *t;
-
-	if ((t = evtimer_new(w->base, timeout_cb, w)) == NULL ||
-	    evtimer_add(t, &tv) == -1) {
-		event_free(t);
-		return -1;
-	}
-	if (w->got < w->want)
-		event_base_dispatch(w->base);
-	event_free(t);
-	return w->timed_out || w->got != w->want ? -1 : 0;
-}
 
 /* Run `sql` on `path` behind the store's back.  0 / -1. */
 static int
@@ -182,34 +128,18 @@ present(struct store_conn *c, const char *kind, const char *id)
 static int
 group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	if (evthread_use_pthreads() == -1)
+	if (evthread_use_pthreads() == -1 ||
+	    tmpdb_make(&tdb, "test_store_obj") == -1)
 		return -1;
-	snprintf(dir, sizeof(dir), "%s/test_store_obj.XXXXXX",
-	    tmp != NULL && strlen(tmp) < 32 ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	snprintf(dbpath, sizeof(dbpath), "%s/enrolld.db", dir);
-	snprintf(v1path, sizeof(v1path), "%s/v1.db", dir);
+	snprintf(v1path, sizeof(v1path), "%s/v1.db", tdb.dir);
 	return 0;
 }
 
 static int
 group_teardown(void **state)
 {
-	static const char *const sfx[] = {"", "-wal", "-shm"};
-	const char *db[] = {dbpath, v1path};
-	char p[160];
-	size_t i, j;
-
-	for (j = 0; j < 2; j++) {
-		for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-			snprintf(p, sizeof(p), "%s%s", db[j], sfx[i]);
-			unlink(p);
-		}
-	}
-	rmdir(dir);
+	tmpdb_unlink(&tdb, "v1.db");
+	tmpdb_remove(&tdb);
 	return 0;
 }
 
@@ -219,9 +149,9 @@ fx_setup(void **state)
 {
 	static struct fx f;
 
-	if ((f.st = store_open("sqlite", dbpath)) == NULL ||
+	if ((f.st = store_open("sqlite", tdb.path)) == NULL ||
 	    (f.c = store_conn_open(f.st)) == NULL ||
-	    raw_exec(dbpath, "DELETE FROM objects") == -1)
+	    raw_exec(tdb.path, "DELETE FROM objects") == -1)
 		return -1;
 	*state = &f;
 	return 0;
@@ -460,7 +390,7 @@ test_find(void **state)
 	assert_string_equal(fd.id[1], "Q");
 
 	/* Oldest first by creation time, not by insertion. */
-	assert_int_equal(raw_exec(dbpath,
+	assert_int_equal(raw_exec(tdb.path,
 	                     "UPDATE objects SET created = created - 100 "
 	                     "WHERE kind = 'acme.authz' AND id = 'S'"),
 	    0);
@@ -499,7 +429,7 @@ test_count(void **state)
 	    store_obj_count(f->c, "acme.order", 2, "dns:a", now - 60), 1);
 	assert_int_equal(
 	    store_obj_count(f->c, "acme.authz", 1, "acct-1", now + 60), 0);
-	assert_int_equal(raw_exec(dbpath,
+	assert_int_equal(raw_exec(tdb.path,
 	                     "UPDATE objects SET created = created - 3600 "
 	                     "WHERE kind = 'acme.authz' AND id = 'P'"),
 	    0);
@@ -523,7 +453,7 @@ test_expired(void **state)
 
 	o.expires = now - 5;
 	assert_int_equal(put1(f->c, &o), 0);
-	assert_int_equal(query_int(dbpath,
+	assert_int_equal(query_int(tdb.path,
 	                     "SELECT COUNT(*) FROM objects "
 	                     "WHERE id = 'old'"),
 	    1);
@@ -573,19 +503,21 @@ test_expired_swept(void **state)
 		o.id = id;
 		assert_int_equal(put1(f->c, &o), 0);
 	}
-	assert_int_equal(query_int(dbpath, "SELECT COUNT(*) FROM objects"), 5);
+	assert_int_equal(
+	    query_int(tdb.path, "SELECT COUNT(*) FROM objects"), 5);
 
 	/* The fixture's store is fresh: its writer has not swept yet. */
 	assert_non_null(w.base = event_base_new());
 	o = obj("scep.txn", "kept", NULL, NULL, "{}");
 	assert_non_null(t = store_txn_new());
 	assert_int_equal(store_txn_put(t, &o), 0);
-	assert_int_equal(store_submit_txn(f->st, w.base, t, done_cb, &s), 0);
+	assert_int_equal(store_submit_txn(f->st, w.base, t, slot_done, &s), 0);
 	assert_int_equal(wait_all(&w), 0);
 	assert_int_equal(s.rc, 0);
 	event_base_free(w.base);
 	/* Swept in the batch, so before the completion: only "kept" left. */
-	assert_int_equal(query_int(dbpath, "SELECT COUNT(*) FROM objects"), 1);
+	assert_int_equal(
+	    query_int(tdb.path, "SELECT COUNT(*) FROM objects"), 1);
 	assert_int_equal(present(f->c, "scep.txn", "kept"), 1);
 }
 
@@ -643,15 +575,16 @@ test_batch_conflict(void **state)
 	assert_int_equal(store_txn_delete(t3, "acme.account", "B"), 0);
 	assert_int_equal(store_txn_audit(t3, &a), 0);
 
-	assert_int_equal(sqlite3_open(dbpath, &lock), SQLITE_OK);
+	assert_int_equal(sqlite3_open(tdb.path, &lock), SQLITE_OK);
 	assert_int_equal(
 	    sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(
-	    store_submit_txn(f->st, w.base, t1, done_cb, &first), 0);
+	    store_submit_txn(f->st, w.base, t1, slot_done, &first), 0);
 	usleep(100 * 1000); /* the writer takes t1 and waits for the lock */
-	assert_int_equal(store_submit_txn(f->st, w.base, t2, done_cb, &bad), 0);
 	assert_int_equal(
-	    store_submit_txn(f->st, w.base, t3, done_cb, &good), 0);
+	    store_submit_txn(f->st, w.base, t2, slot_done, &bad), 0);
+	assert_int_equal(
+	    store_submit_txn(f->st, w.base, t3, slot_done, &good), 0);
 	assert_int_equal(
 	    sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(lock);
@@ -670,7 +603,7 @@ test_batch_conflict(void **state)
 	assert_int_equal(store_cert_get(f->c, "BA7C4", &got), 1);
 	assert_int_equal(present(f->c, "acme.order", "Z"), 1);
 	assert_int_equal(present(f->c, "acme.account", "B"), 0);
-	assert_int_equal(query_int(dbpath,
+	assert_int_equal(query_int(tdb.path,
 	                     "SELECT COUNT(*) FROM audit WHERE "
 	                     "event = 'batchtest' AND "
 	                     "detail = 'z' AND at > 0"),
@@ -707,15 +640,16 @@ test_batch_error(void **state)
 	assert_non_null(t2 = store_txn_new());
 	assert_int_equal(store_txn_put(t2, &q), 0);
 
-	assert_int_equal(sqlite3_open(dbpath, &lock), SQLITE_OK);
+	assert_int_equal(sqlite3_open(tdb.path, &lock), SQLITE_OK);
 	assert_int_equal(
 	    sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(
-	    store_submit_txn(f->st, w.base, t0, done_cb, &first), 0);
+	    store_submit_txn(f->st, w.base, t0, slot_done, &first), 0);
 	usleep(100 * 1000); /* the writer takes t0 and waits for the lock */
-	assert_int_equal(store_submit_txn(f->st, w.base, t1, done_cb, &bad), 0);
 	assert_int_equal(
-	    store_submit_txn(f->st, w.base, t2, done_cb, &good), 0);
+	    store_submit_txn(f->st, w.base, t1, slot_done, &bad), 0);
+	assert_int_equal(
+	    store_submit_txn(f->st, w.base, t2, slot_done, &good), 0);
 	assert_int_equal(
 	    sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(lock);
@@ -744,11 +678,11 @@ test_submit_refused(void **state)
 
 	assert_non_null(w.base = event_base_new());
 	assert_non_null(t = store_txn_new());
-	assert_int_equal(store_submit_txn(f->st, NULL, t, done_cb, &s), -1);
+	assert_int_equal(store_submit_txn(f->st, NULL, t, slot_done, &s), -1);
 	assert_non_null(t = store_txn_new());
-	assert_int_equal(store_submit_txn(NULL, w.base, t, done_cb, &s), -1);
+	assert_int_equal(store_submit_txn(NULL, w.base, t, slot_done, &s), -1);
 	assert_int_equal(
-	    store_submit_txn(f->st, w.base, NULL, done_cb, &s), -1);
+	    store_submit_txn(f->st, w.base, NULL, slot_done, &s), -1);
 	assert_int_equal(store_txn_run(f->c, NULL), -1);
 	/* An empty set commits. */
 	assert_non_null(t = store_txn_new());
@@ -787,7 +721,8 @@ loop_main(void *arg)
 		o.id = id; /* copied by store_txn_put */
 		if ((t = store_txn_new()) == NULL ||
 		    store_txn_put(t, &o) == -1 ||
-		    store_submit_txn(la->st, w.base, t, done_cb, &s[i]) == -1) {
+		    store_submit_txn(la->st, w.base, t, slot_done, &s[i]) ==
+		        -1) {
 			la->failed++;
 			w.want--;
 		}

@@ -1,0 +1,116 @@
+/*
+ * What the store's unit tests share: a private temporary directory for
+ * SQLite files, removed with every file the store left in it, and a
+ * waiter that runs a loop until N store completions arrived.  Header
+ * only: each test program includes it once.
+ */
+#ifndef ENROLLD_TEST_STORE_FIXTURE_H
+#define ENROLLD_TEST_STORE_FIXTURE_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+/* A directory under $TMPDIR (or /tmp) named after the test. */
+struct tmpdb {
+	char dir[64];
+	char path[128]; /* DIR/enrolld.db */
+};
+
+/* Make the directory.  0 / -1. */
+static inline int
+tmpdb_make(struct tmpdb *t, const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(t->dir, sizeof(t->dir), "%s/%s.XXXXXX",
+	    tmp != NULL && strlen(tmp) < 32 ? tmp : "/tmp", name);
+	if (mkdtemp(t->dir) == NULL)
+		return -1;
+	snprintf(t->path, sizeof(t->path), "%s/enrolld.db", t->dir);
+	return 0;
+}
+
+/* Remove DIR/FILE and its WAL and shared-memory files. */
+static inline void
+tmpdb_unlink(const struct tmpdb *t, const char *file)
+{
+	static const char *const sfx[] = {"", "-wal", "-shm"};
+	char p[192];
+	size_t i;
+
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s%s", t->dir, file, sfx[i]);
+		unlink(p);
+	}
+}
+
+/* Remove enrolld.db (and its companions) and the directory. */
+static inline void
+tmpdb_remove(const struct tmpdb *t)
+{
+	tmpdb_unlink(t, "enrolld.db");
+	rmdir(t->dir);
+}
+
+/* Counts completions on one loop and stops it when all arrived. */
+struct waiter {
+	struct event_base *base;
+	int want;
+	int got;
+	int timed_out;
+};
+
+/* One submitted write's outcome. */
+struct slot {
+	struct waiter *w;
+	int called;
+	int rc;
+};
+
+/* A store_done_fn / store_txn_done_fn: arg is a struct slot. */
+static inline void
+slot_done(int rc, void *arg)
+{
+	struct slot *s = arg;
+
+	s->called++;
+	s->rc = rc;
+	if (++s->w->got == s->w->want)
+		event_base_loopbreak(s->w->base);
+}
+
+static inline void
+waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct waiter *w = arg;
+
+	(void)fd;
+	(void)what;
+	w->timed_out = 1;
+	event_base_loopbreak(w->base);
+}
+
+/* Run the loop until `want` completions arrived or 20 s passed.  0 / -1;
+ * usable off the cmocka thread. */
+static inline int
+wait_all(struct waiter *w)
+{
+	struct timeval tv = {20, 0};
+	struct event *t;
+
+	if ((t = evtimer_new(w->base, waiter_timeout, w)) == NULL ||
+	    evtimer_add(t, &tv) == -1) {
+		event_free(t);
+		return -1;
+	}
+	if (w->got < w->want)
+		event_base_dispatch(w->base);
+	event_free(t);
+	return w->timed_out || w->got != w->want ? -1 : 0;
+}
+
+#endif
