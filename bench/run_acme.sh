@@ -75,19 +75,7 @@ wait_for()
 }
 
 # Pebble's listener: a throw-away CA and a localhost/127.0.0.1 cert.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$DIR/peb-ca.key" -out "$DIR/peb-ca.pem" -days 2 \
-    -subj /CN=bench-pebble-ca >/dev/null 2>&1 &&
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	-keyout "$DIR/peb.key" -out "$DIR/peb.csr" -subj /CN=localhost \
-	>/dev/null 2>&1 &&
-    openssl x509 -req -in "$DIR/peb.csr" -CA "$DIR/peb-ca.pem" \
-	-CAkey "$DIR/peb-ca.key" -CAcreateserial -days 2 -out "$DIR/peb.pem" \
-	-extfile <(echo "subjectAltName=DNS:localhost,IP:127.0.0.1") \
-	>/dev/null 2>&1 || {
-	echo "run_acme.sh: openssl failed" >&2
-	exit 1
-}
+bash "$SRC/tests/integration/pebble-tls.sh" "$DIR" || exit 1
 cat >"$DIR/pebble.json" <<EOF
 {"pebble": {"listenAddress": "127.0.0.1:$PEB",
   "managementListenAddress": "127.0.0.1:$PEBMGMT",

@@ -43,19 +43,7 @@ export CHALLTESTSRV_URL=http://127.0.0.1:$DNSMGMT
 # ------------------------------------------------------------- pebble
 # Its listener needs a certificate; Debian ships none.  A fresh root and
 # intermediate are made at each start: fetched from the management port.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$W/peb-ca.key" -out "$W/peb-ca.pem" -days 2 \
-    -subj /CN=test-pebble-tls-ca >/dev/null 2>&1 &&
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	-keyout "$W/peb.key" -out "$W/peb.csr" -subj /CN=localhost \
-	>/dev/null 2>&1 &&
-    openssl x509 -req -in "$W/peb.csr" -CA "$W/peb-ca.pem" \
-	-CAkey "$W/peb-ca.key" -CAcreateserial -days 2 -out "$W/peb.pem" \
-	-extfile <(echo "subjectAltName=DNS:localhost,IP:127.0.0.1") \
-	>/dev/null 2>&1 || {
-	echo "test_upstream: openssl failed" >&2
-	exit 1
-}
+bash "$SRC_DIR/tests/integration/pebble-tls.sh" "$W" || exit 1
 cat >"$W/pebble.json" <<EOF
 {"pebble": {"listenAddress": "127.0.0.1:$PEB",
   "managementListenAddress": "127.0.0.1:$PEBMGMT",
