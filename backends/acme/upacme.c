@@ -135,6 +135,9 @@ on_directory(void *arg, struct upacme_resp *r)
 
 	u->acct_req = NULL;
 	if (r->outcome != UPACME_OK) {
+		/* Even a 4xx: a wrong directory URL is the gateway's to mend,
+		 * not the device's request refused for good. */
+		r->outcome = UPACME_UNAVAILABLE;
 		account_fail(u, r,
 		    r->detail != NULL ? r->detail : "no upstream directory");
 		return;

@@ -13,9 +13,10 @@
  * authorizations -> publish + answer one challenge each -> poll ->
  * unpublish -> finalize with the device's own CSR -> poll the order ->
  * download the chain (an alternate one when its root matches the
- * preferred issuer).  Every request honours Retry-After, retries once on
- * badNonce with the fresh nonce, and backs off on 5xx and rateLimited
- * until the order's deadline.
+ * preferred issuer).  Every request honours Retry-After, retries at once
+ * on badNonce with the fresh nonce (a second badNonce then backs off like
+ * a 5xx), and backs off on 5xx and rateLimited until the order's
+ * deadline.
  */
 #ifndef ENROLLD_UPACME_H
 #define ENROLLD_UPACME_H

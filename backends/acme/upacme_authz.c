@@ -115,7 +115,7 @@ fail_keep(struct upacme_order *o, const json_t *authz)
 	    o->ch_ident != NULL ? o->ch_ident : "an identifier", clean);
 	free(o->fail_problem);
 	free(o->fail_detail);
-	o->fail_problem = type != NULL ? strdup(type) : NULL;
+	o->fail_problem = upacme_problem_type_dup(type);
 	o->fail_detail = strdup(buf);
 }
 
@@ -234,25 +234,37 @@ challenge_pick(const struct upacme_order *o, const json_t *az)
 	return NULL;
 }
 
-/* Work on the pending authorization `az`: publish its answer. */
+/* The identifier of authorization `az` ("*." prefixed for a wildcard,
+ * §7.1.4) into o->ch_ident; NULL there when it is missing or unfit. */
 static void
-authz_answer(struct upacme_order *o, const json_t *az)
+authz_ident(struct upacme_order *o, const json_t *az)
 {
-	const json_t *ch = challenge_pick(o, az);
-	const char *ident, *token, *url, *st;
-	struct upacme_cont_tok *t;
+	const char *ident;
 	char buf[512];
 
 	ident = json_string_value(
 	    json_object_get(json_object_get(az, "identifier"), "value"));
 	free(o->ch_ident);
-	o->ch_ident = ident != NULL ? strdup(ident) : NULL;
-	if (json_is_true(json_object_get(az, "wildcard")) && ident != NULL) {
-		snprintf(buf, sizeof(buf), "*.%s", ident);
-		free(o->ch_ident);
+	o->ch_ident = NULL;
+	if (ident == NULL)
+		return;
+	snprintf(buf, sizeof(buf), "%s%s",
+	    json_is_true(json_object_get(az, "wildcard")) ? "*." : "", ident);
+	if (ident_ok(buf))
 		o->ch_ident = strdup(buf);
-	}
-	if (o->ch_ident == NULL || !ident_ok(o->ch_ident)) {
+}
+
+/* Work on the pending authorization `az`: publish its answer. */
+static void
+authz_answer(struct upacme_order *o, const json_t *az)
+{
+	const json_t *ch = challenge_pick(o, az);
+	const char *token, *url, *st;
+	struct upacme_cont_tok *t;
+	char buf[512];
+
+	authz_ident(o, az);
+	if (o->ch_ident == NULL) {
 		upacme_order_finish(o, UPACME_UNAVAILABLE, NULL,
 		    "the upstream authorization names no usable identifier",
 		    NULL);
@@ -290,7 +302,7 @@ on_authz(void *arg, struct upacme_resp *r)
 {
 	struct upacme_order *o = arg;
 	const char *st;
-	char buf[256];
+	char clean[32], buf[256];
 
 	o->req = NULL;
 	if (r->outcome != UPACME_OK) {
@@ -303,10 +315,20 @@ on_authz(void *arg, struct upacme_resp *r)
 		authz_next(o);
 	} else if (st != NULL && strcmp(st, "pending") == 0)
 		authz_answer(o, r->json);
-	else {
+	else if (st != NULL && strcmp(st, "invalid") == 0) {
+		/* Validated and failed before this engine looked (a resumed
+		 * order, an authorization the upstream reused): the device
+		 * hears the challenge's problem all the same. */
+		authz_ident(o, r->json);
+		fail_keep(o, r->json);
+		upacme_order_finish(
+		    o, UPACME_REJECTED, o->fail_problem, o->fail_detail, NULL);
+	} else {
+		/* Bytes from the upstream: cleaned and cut. */
+		log_sanitize(st != NULL ? st : "unusable",
+		    st != NULL ? strlen(st) : 8, clean, sizeof(clean));
 		snprintf(buf, sizeof(buf),
-		    "upstream CA: an authorization is %s",
-		    st != NULL && strlen(st) < 32 ? st : "unusable");
+		    "upstream CA: an authorization is %s", clean);
 		upacme_order_finish(o, UPACME_REJECTED, NULL, buf, NULL);
 	}
 }

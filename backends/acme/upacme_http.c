@@ -557,8 +557,7 @@ problem_read(struct upacme_req *r)
 
 	type = json_string_value(json_object_get(p->json, "type"));
 	detail = json_string_value(json_object_get(p->json, "detail"));
-	if (type != NULL)
-		p->problem_type = strdup(type);
+	p->problem_type = upacme_problem_type_dup(type);
 	if (detail != NULL) {
 		log_sanitize(detail, strlen(detail), clean, sizeof(clean));
 		snprintf(buf, sizeof(buf), "upstream CA: %s", clean);
@@ -566,6 +565,27 @@ problem_read(struct upacme_req *r)
 		snprintf(buf, sizeof(buf), "upstream CA answered HTTP %ld",
 		    p->status);
 	p->detail = strdup(buf);
+}
+
+/*
+ * A problem type from upstream (RFC 7807 §3.1), kept only when it looks
+ * like a URI: 1 to 256 printable ASCII octets without space, quote or
+ * backslash.  It reaches log lines and the device's own problem
+ * document.  Malloc'd; NULL when absent, unfit or out of memory.
+ */
+char *
+upacme_problem_type_dup(const char *type)
+{
+	size_t i, n;
+
+	if (type == NULL || (n = strlen(type)) == 0 || n > 256)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)type[i] <= 0x20 ||
+		    (unsigned char)type[i] >= 0x7f || type[i] == '"' ||
+		    type[i] == '\\')
+			return NULL;
+	return strdup(type);
 }
 
 int
@@ -633,7 +653,7 @@ void
 upacme_req_done_curl(CURL *easy, CURLcode result, void *arg)
 {
 	struct upacme_req *r;
-	char buf[CURL_ERROR_SIZE + 64], *priv = NULL;
+	char buf[CURL_ERROR_SIZE + 64], clean[CURL_ERROR_SIZE], *priv = NULL;
 	long status = 0;
 
 	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
@@ -652,10 +672,18 @@ upacme_req_done_curl(CURL *easy, CURLcode result, void *arg)
 		r->resp.retry_after =
 		    upacme_retry_after_parse(r->retry_raw, (double)time(NULL));
 	if (result != CURLE_OK) {
-		snprintf(buf, sizeof(buf), "cannot reach the upstream CA: %s",
-		    r->overflow                ? "answer larger than 1 MiB"
-		        : r->errbuf[0] != '\0' ? r->errbuf
-		                               : curl_easy_strerror(result));
+		/* libcurl's message may quote what the peer sent. */
+		if (r->errbuf[0] != '\0')
+			log_sanitize(
+			    r->errbuf, strlen(r->errbuf), clean, sizeof(clean));
+		if (r->overflow)
+			snprintf(buf, sizeof(buf),
+			    "the upstream CA's answer is larger than 1 MiB");
+		else
+			snprintf(buf, sizeof(buf),
+			    "cannot reach the upstream CA: %s",
+			    r->errbuf[0] != '\0' ? clean
+			                         : curl_easy_strerror(result));
 		/* Nobody listens, no such host, a certificate we refuse: the
 		 * device hears at once that the CA is away and retries
 		 * later, instead of waiting through the backoff. */

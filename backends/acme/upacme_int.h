@@ -149,6 +149,7 @@ void upacme_req_cancel(struct upacme_req *r);
 void upacme_req_done_curl(CURL *easy, CURLcode result, void *arg);
 long upacme_retry_after_parse(const char *value, double now_wall);
 int upacme_problem_is(const struct upacme_resp *r, const char *name);
+char *upacme_problem_type_dup(const char *type);
 void upacme_req_account_ready(struct upacme *u);
 
 /* upacme.c */
