@@ -35,8 +35,10 @@ print("$pbkdf2-sha256$%d$%s$%s" % (it, base64.b64encode(salt).decode(),
       base64.b64encode(dk).decode()))
 EOF
 )
-lib_json_edit "$CFG" '.est.users += [{"name": "slow", "password_hash": $h}]' \
-    --arg h "$SLOW_HASH"
+# Under ASan on a loaded machine one such hash has taken 20 s: give the
+# in-flight requests and the drain room, so that only a real loss fails.
+lib_json_edit "$CFG" '.est.users += [{"name": "slow", "password_hash": $h}] |
+    .limits.shutdown_timeout_ms = 120000' --arg h "$SLOW_HASH"
 
 lib_start "$CFG" || {
 	lib_fail "enrolld run did not come up"
@@ -58,7 +60,8 @@ csr()
 enroll()
 {
 	local st
-	st=$($CURL --cacert "$CA" -u "$2" -H 'Content-Type: application/pkcs10' \
+	st=$(${ENROLL_CURL:-$CURL} --cacert "$CA" -u "$2" \
+	    -H 'Content-Type: application/pkcs10' \
 	    --data-binary @"$W/$1.b64" -o "$W/$1.resp" -w '%{http_code}' \
 	    "$BASE/.well-known/est/simpleenroll")
 	if [ "$st" = 200 ]; then
@@ -164,10 +167,12 @@ lib_check "keep-alive: the second request reuses the connection" \
 # ------------------------------------------------------------ shutdown
 for i in 1 2 3; do
 	csr "slow$i"
-	( enroll "slow$i" "slow:$SLOW_PASS" >"$W/slow$i.status" ) &
+	( ENROLL_CURL="curl -sS --max-time 150" enroll "slow$i" \
+	    "slow:$SLOW_PASS" >"$W/slow$i.status" ) &
 	lib_track $!
 done
 sleep 0.5 # the three requests are connected and hashing
+LIB_STOP_TIMEOUT=150
 lib_check "SIGTERM with requests in flight: exit 0" lib_stop "$LIB_PID"
 wait
 for i in 1 2 3; do
