@@ -22,8 +22,20 @@
 #define RSA_MIN_BITS 2048  /* what ACME servers accept */
 #define RSA_MAX_BYTES 1024 /* 8192-bit modulus */
 
+/* What jansson writes for the same objects, members in the same order. */
+#define PROT_FMT "{\"alg\":\"%s\",\"nonce\":\"%s\",\"url\":\"%s\""
+#define FLAT_FMT                                                               \
+	"{\"protected\":\"%s\",\"payload\":\"%s\",\"signature\":\"%s\"}"
+
 struct jws_sign_key {
 	EVP_PKEY *key;
+	/*
+	 * DigestSign set up once for SHA-256 and this key, copied for each
+	 * signature: OpenSSL 3.0 re-fetches the digest and signature
+	 * implementations (locks, name lookups) on every init.  Copying
+	 * takes a const source, so concurrent signers may share it.
+	 */
+	EVP_MD_CTX *tmpl;
 	const char *alg; /* static */
 	char *jwk;       /* compact, RFC 7638 member order */
 	char *thumb;
@@ -116,7 +128,9 @@ jws_sign_key_new(EVP_PKEY *key)
 	if (EVP_PKEY_up_ref(key) != 1)
 		goto out;
 	k->key = key;
-	if (make_jwk(k) == -1 ||
+	if (make_jwk(k) == -1 || (k->tmpl = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit_ex(
+	        k->tmpl, NULL, "SHA256", NULL, NULL, k->key, NULL) != 1 ||
 	    EVP_Digest(k->jwk, strlen(k->jwk), md, NULL, EVP_sha256(), NULL) !=
 	        1 ||
 	    (k->thumb = encoding_b64url_encode(md, sizeof(md))) == NULL)
@@ -137,6 +151,7 @@ jws_sign_key_free(struct jws_sign_key *k)
 	if (k == NULL)
 		return;
 	EVP_PKEY_free(k->key);
+	EVP_MD_CTX_free(k->tmpl);
 	free(k->jwk);
 	free(k->thumb);
 	free(k);
@@ -180,22 +195,29 @@ ecdsa_raw(const unsigned char *der, size_t len, unsigned char *out)
 	return rc;
 }
 
-/* The signature of `in` with k's algorithm, base64url.  NULL on error. */
+/*
+ * The signature of `in` with k's algorithm, base64url.  NULL on error.
+ * A copy of k->tmpl signs once (EVP_MD_CTX_FLAG_FINALISE spares the
+ * context duplicate EVP_DigestSignFinal would make to stay reusable).
+ */
 static char *
 sign_input(const struct jws_sign_key *k, const char *in)
 {
 	EVP_MD_CTX *ctx = NULL;
 	unsigned char *sig = NULL, raw[2 * ES256_COORD];
-	size_t len = 0;
+	size_t len;
 	char *ret = NULL;
+	int max;
 
-	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, k->key) != 1 ||
-	    EVP_DigestSign(
-	        ctx, NULL, &len, (const unsigned char *)in, strlen(in)) != 1 ||
-	    (sig = malloc(len)) == NULL ||
-	    EVP_DigestSign(
-	        ctx, sig, &len, (const unsigned char *)in, strlen(in)) != 1)
+	if ((max = EVP_PKEY_get_size(k->key)) <= 0 ||
+	    (sig = malloc((size_t)max)) == NULL ||
+	    (ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_MD_CTX_copy_ex(ctx, k->tmpl) != 1)
+		goto out;
+	EVP_MD_CTX_set_flags(ctx, EVP_MD_CTX_FLAG_FINALISE);
+	len = (size_t)max;
+	if (EVP_DigestSignUpdate(ctx, in, strlen(in)) != 1 ||
+	    EVP_DigestSignFinal(ctx, sig, &len) != 1)
 		goto out;
 	if (strcmp(k->alg, "ES256") == 0) {
 		if (ecdsa_raw(sig, len, raw) == 0)
@@ -230,25 +252,26 @@ hs256_input(const unsigned char *mac, size_t mac_len, const char *in)
 }
 
 /*
- * The flattened JWS of `prot` (taken) and `payload`, signed by k or, when
- * `mac` is not NULL, by HS256 with it.  Malloc'd JSON; NULL on error.
+ * The flattened JWS of the protected header `ph` (JSON text) and
+ * `payload`, signed by k or, when `mac` is not NULL, by HS256 with it.
+ * Base64url needs no JSON escaping, so the body is printed directly.
+ * Malloc'd JSON; NULL on error.
  */
 static char *
-flatten(json_t *prot, const char *payload, const struct jws_sign_key *k,
+flatten(const char *ph, const char *payload, const struct jws_sign_key *k,
     const unsigned char *mac, size_t mac_len)
 {
-	json_t *body = NULL;
-	char *ph = NULL, *p64 = NULL, *pl64 = NULL, *input = NULL, *sig = NULL;
+	char *p64 = NULL, *pl64 = NULL, *input = NULL, *sig = NULL;
 	char *ret = NULL;
 	size_t len;
 
-	if (prot == NULL || (ph = json_dumps(prot, JSON_COMPACT)) == NULL ||
-	    (p64 = encoding_b64url_encode((unsigned char *)ph, strlen(ph))) ==
-	        NULL)
+	if ((p64 = encoding_b64url_encode(
+	         (const unsigned char *)ph, strlen(ph))) == NULL)
 		goto out;
 	pl64 = *payload == '\0'
 	    ? strdup("")
-	    : encoding_b64url_encode((unsigned char *)payload, strlen(payload));
+	    : encoding_b64url_encode(
+	          (const unsigned char *)payload, strlen(payload));
 	if (pl64 == NULL)
 		goto out;
 	len = strlen(p64) + strlen(pl64) + 2;
@@ -257,15 +280,12 @@ flatten(json_t *prot, const char *payload, const struct jws_sign_key *k,
 	snprintf(input, len, "%s.%s", p64, pl64);
 	sig = mac != NULL ? hs256_input(mac, mac_len, input)
 	                  : sign_input(k, input);
-	if (sig == NULL ||
-	    (body = json_pack("{s:s, s:s, s:s}", "protected", p64, "payload",
-	         pl64, "signature", sig)) == NULL)
+	if (sig == NULL)
 		goto out;
-	ret = json_dumps(body, JSON_COMPACT);
+	len += strlen(sig) + sizeof(FLAT_FMT);
+	if ((ret = malloc(len)) != NULL)
+		snprintf(ret, len, FLAT_FMT, p64, pl64, sig);
 out:
-	json_decref(prot);
-	json_decref(body);
-	free(ph);
 	free(p64);
 	free(pl64);
 	free(input);
@@ -273,12 +293,63 @@ out:
 	return ret;
 }
 
-char *
-jws_sign_flat(const struct jws_sign_key *k, const char *url, const char *nonce,
-    const char *kid, const char *payload)
+/* The compact JSON text of `prot` (taken), or NULL. */
+static char *
+dump_taken(json_t *prot)
+{
+	char *ret;
+
+	if (prot == NULL)
+		return NULL;
+	ret = json_dumps(prot, JSON_COMPACT);
+	json_decref(prot);
+	return ret;
+}
+
+/*
+ * 1 when `s` may stand between JSON quotes as it is: printable ASCII
+ * other than '"' and '\\', which jansson too would write unchanged.
+ */
+static int
+json_plain(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+			return 0;
+	return 1;
+}
+
+/*
+ * The protected header of jws_sign_flat as compact JSON, malloc'd; NULL
+ * on error.  URLs and nonces are plain ASCII in practice: printed
+ * directly, byte for byte what jansson would write.  Anything else
+ * (escapes, UTF-8 to validate) goes through jansson.
+ */
+static char *
+flat_header(const struct jws_sign_key *k, const char *url, const char *nonce,
+    const char *kid)
 {
 	json_t *prot;
+	char *ret;
+	size_t len;
 
+	if (json_plain(url) && json_plain(nonce) &&
+	    (kid == NULL || json_plain(kid))) {
+		/* The fixed text of either form is under 64 bytes. */
+		len = strlen(k->alg) + strlen(nonce) + strlen(url) +
+		    strlen(kid != NULL ? kid : k->jwk) + 64;
+		if ((ret = malloc(len)) == NULL)
+			return NULL;
+		if (kid != NULL)
+			snprintf(ret, len, PROT_FMT ",\"kid\":\"%s\"}", k->alg,
+			    nonce, url, kid);
+		else
+			snprintf(ret, len, PROT_FMT ",\"jwk\":%s}", k->alg,
+			    nonce, url, k->jwk);
+		return ret;
+	}
 	prot = json_pack(
 	    "{s:s, s:s, s:s}", "alg", k->alg, "nonce", nonce, "url", url);
 	if (prot != NULL &&
@@ -288,18 +359,33 @@ jws_sign_flat(const struct jws_sign_key *k, const char *url, const char *nonce,
 		json_decref(prot);
 		return NULL;
 	}
-	return flatten(prot, payload, k, NULL, 0);
+	return dump_taken(prot);
+}
+
+char *
+jws_sign_flat(const struct jws_sign_key *k, const char *url, const char *nonce,
+    const char *kid, const char *payload)
+{
+	char *ph, *ret = NULL;
+
+	if ((ph = flat_header(k, url, nonce, kid)) != NULL)
+		ret = flatten(ph, payload, k, NULL, 0);
+	free(ph);
+	return ret;
 }
 
 char *
 jws_sign_eab(const struct jws_sign_key *k, const char *eab_kid,
     const unsigned char *mac, size_t mac_len, const char *url)
 {
-	json_t *prot;
+	char *ph, *ret = NULL;
 
 	if (mac == NULL || mac_len == 0)
 		return NULL;
-	prot = json_pack(
-	    "{s:s, s:s, s:s}", "alg", "HS256", "kid", eab_kid, "url", url);
-	return flatten(prot, k->jwk, NULL, mac, mac_len);
+	ph = dump_taken(json_pack(
+	    "{s:s, s:s, s:s}", "alg", "HS256", "kid", eab_kid, "url", url));
+	if (ph != NULL)
+		ret = flatten(ph, k->jwk, NULL, mac, mac_len);
+	free(ph);
+	return ret;
 }
