@@ -37,13 +37,24 @@ log_level_parse(const char *name)
 static size_t
 log_prefix(char *buf, size_t sz, enum log_level lvl)
 {
+	/* The date and time to the second, kept per thread: with a line
+	 * per request, gmtime_r and strftime once a second suffice. */
+	static _Thread_local time_t last_sec = -1;
+	static _Thread_local char last_text[32];
+	static _Thread_local size_t last_len;
 	struct timeval tv;
 	struct tm tm;
 	size_t n;
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = strftime(buf, sz, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (tv.tv_sec != last_sec) {
+		gmtime_r(&tv.tv_sec, &tm);
+		last_len = strftime(
+		    last_text, sizeof(last_text), "%Y-%m-%dT%H:%M:%S", &tm);
+		last_sec = tv.tv_sec;
+	}
+	n = last_len < sz ? last_len : 0;
+	memcpy(buf, last_text, n);
 	n += (size_t)snprintf(buf + n, sz - n, ".%03ldZ level=%s ",
 	    (long)(tv.tv_usec / 1000), level_names[lvl]);
 	return n;

@@ -821,6 +821,20 @@ store_obj_count(struct store_conn *c, const char *kind, int which,
 	return c->ops->obj_count(c->conn, kind, which, value, since);
 }
 
+void
+store_read_begin(struct store_conn *c)
+{
+	if (c != NULL && c->ops->read_begin != NULL)
+		(void)c->ops->read_begin(c->conn);
+}
+
+void
+store_read_end(struct store_conn *c)
+{
+	if (c != NULL && c->ops->read_end != NULL)
+		c->ops->read_end(c->conn);
+}
+
 /* The writer's rules on the caller's connection, without a batch: a
  * conflict or an error rolls the whole set back. */
 int

@@ -116,6 +116,11 @@ struct store_ops {
 	 * `now`, inside the caller's transaction.  0 / -1. */
 	int (*obj_expire)(void *conn, time_t now);
 	void (*close)(void *conn);
+	/* MAY: one read snapshot over several lookups (one lock and one
+	 * cache check instead of one per lookup); read_end also when
+	 * read_begin failed. */
+	int (*read_begin)(void *conn);
+	void (*read_end)(void *conn);
 };
 
 /* Look a driver up by name ("sqlite"); NULL when unknown. */
@@ -187,6 +192,11 @@ int store_obj_find(struct store_conn *c, const char *kind, int which,
  * at or after `since` (rate limits).  -1 on error. */
 long store_obj_count(struct store_conn *c, const char *kind, int which,
     const char *value, time_t since);
+/* Run the lookups on `c` up to store_read_end() in one snapshot.  Best
+ * effort: without it each lookup runs alone.  Nothing may be written on
+ * `c` in between (store_txn_run). */
+void store_read_begin(struct store_conn *c);
+void store_read_end(struct store_conn *c);
 
 /*
  * A set of writes committed together, durably, by the writer thread:

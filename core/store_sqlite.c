@@ -76,8 +76,12 @@ static const char *const migrations[] = {
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
 /* "Unexpired at ?N", the visibility rule of every object query.  The
- * column order of OBJ_COLS is read by obj_from_row (store_sqlite_obj.c). */
-#define OBJ_LIVE(n) " AND (expires = 0 OR expires > ?" #n ")"
+ * column order of OBJ_COLS is read by obj_from_row (store_sqlite_obj.c).
+ * The unary plus keeps SQLite from matching the parameter against the
+ * partial index objects_expires (WHERE expires > 0): that match makes the
+ * plan depend on the bound value, so each new time re-prepared the
+ * statement (SQLite's expmask) on every run of the lookups by key. */
+#define OBJ_LIVE(n) " AND (expires = 0 OR expires > +?" #n ")"
 #define OBJ_COLS                                                               \
 	"SELECT kind, id, key1, key2, status, json, created, expires,"         \
 	" version FROM objects"
@@ -86,6 +90,8 @@ static const char *const migrations[] = {
  * (busy_timeout) instead of failing on its first INSERT. */
 static const char *const stmt_sql[ST_MAX] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    /* A worker's read snapshot: no lock until the first lookup. */
+    [ST_READ_BEGIN] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_VERSION_GET] = "SELECT COALESCE(MAX(version), 0) FROM schema_version",
@@ -669,6 +675,33 @@ sqlite_rollback_to(void *conn)
 	return stmt_run(conn, ST_RELEASE, "release");
 }
 
+/*
+ * A deferred transaction: the read lock and the check of the WAL are
+ * taken once, at the first lookup, and the page cache stays valid for
+ * the lookups after it (a new read transaction drops the whole cache
+ * whenever the writer committed in between, which it nearly always has).
+ */
+static int
+sqlite_read_begin(void *conn)
+{
+	struct sqlite_conn *c = conn;
+
+	if (!sqlite3_get_autocommit(c->db))
+		return -1;
+	return stmt_run(c, ST_READ_BEGIN, "read begin");
+}
+
+static void
+sqlite_read_end(void *conn)
+{
+	struct sqlite_conn *c = conn;
+
+	/* A lookup's error may have ended it already. */
+	if (!sqlite3_get_autocommit(c->db) &&
+	    stmt_run(c, ST_COMMIT, "read end") == -1)
+		(void)sqlite_rollback(c);
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -692,4 +725,6 @@ const struct store_ops store_sqlite_ops = {
     .rollback_to = sqlite_rollback_to,
     .obj_expire = sqlst_obj_expire,
     .close = sqlite_close,
+    .read_begin = sqlite_read_begin,
+    .read_end = sqlite_read_end,
 };

@@ -16,6 +16,7 @@
 /* One per prepared statement; indexes stmt_sql[] and sqlite_conn.stmt. */
 enum stmt_id {
 	ST_BEGIN,
+	ST_READ_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_VERSION_GET,

@@ -332,8 +332,10 @@ acme_worker_free(void *wstate)
 	if (aw == NULL)
 		return;
 	acme_validator_free(aw->validator);
-	for (size_t i = 0; i < ACME_KEY_CACHE; i++)
+	for (size_t i = 0; i < ACME_KEY_CACHE; i++) {
 		EVP_PKEY_free(aw->keys[i].key);
+		jws_verifier_free(aw->keys[i].ver);
+	}
 	free(aw);
 }
 
@@ -395,22 +397,12 @@ acme_route_post(struct acme_req *ar, char **p, size_t n)
 		    ar, 404, ACME_ERR_MALFORMED, "no such ACME resource");
 }
 
+/* Dispatch by path (already split, profile not yet taken off). */
 static void
-acme_handle(struct http_req *r, void *priv)
+acme_route(struct acme_req *ar, struct http_req *r, char **p, size_t n)
 {
-	struct acme *acme = priv;
-	struct acme_req *ar;
-	char path[512], *p[5];
-	size_t n;
+	struct acme *acme = ar->acme;
 
-	if (snprintf(path, sizeof(path), "%s",
-	        http_req_path(r) + strlen(ACME_PREFIX)) >= (int)sizeof(path)) {
-		http_reply_text(r, 404, "no such ACME resource");
-		return;
-	}
-	n = split_path(path, p, 4);
-	if ((ar = acme_req_new(acme, r)) == NULL)
-		return;
 	/* /acme/PROFILE/... selects a profile for directory and newOrder. */
 	if (n >= 2 && acme_profile_allowed(acme, p[0]) &&
 	    (strcmp(p[1], "directory") == 0 ||
@@ -436,6 +428,31 @@ acme_handle(struct http_req *r, void *priv)
 	else
 		acme_req_problem(
 		    ar, 404, ACME_ERR_MALFORMED, "no such ACME resource");
+}
+
+static void
+acme_handle(struct http_req *r, void *priv)
+{
+	struct acme *acme = priv;
+	struct acme_req *ar;
+	struct store_conn *sc;
+	char path[512], *p[5];
+	size_t n;
+
+	if (snprintf(path, sizeof(path), "%s",
+	        http_req_path(r) + strlen(ACME_PREFIX)) >= (int)sizeof(path)) {
+		http_reply_text(r, 404, "no such ACME resource");
+		return;
+	}
+	n = split_path(path, p, 4);
+	if ((ar = acme_req_new(acme, r)) == NULL)
+		return;
+	/* The handler's lookups (nonce, account, resource) in one snapshot;
+	 * whatever it starts asynchronously reads on its own later. */
+	sc = ar->sc;
+	store_read_begin(sc);
+	acme_route(ar, r, p, n);
+	store_read_end(sc);
 }
 
 const struct proto_handler acme_handler = {

@@ -91,6 +91,7 @@ struct acme_key_slot {
 	char id[65];
 	long version;
 	EVP_PKEY *key;
+	struct jws_verifier *ver; /* NULL: verify by key alone */
 };
 
 /* Per worker: what is bound to that worker's loop. */
@@ -113,6 +114,8 @@ struct acme_req {
 	struct jws *jws;
 	json_t *payload;          /* object, or NULL for POST-as-GET */
 	EVP_PKEY *key;            /* the verified signer's key */
+	struct jws_verifier *ver; /* borrowed from the key cache, valid
+	                           * until the handler returns */
 	struct store_obj account; /* the kid's account (kind NULL if none) */
 	char thumbprint[64];      /* of the signing JWK (jwk requests) */
 	struct store_txn *txn;    /* the writes of this request */

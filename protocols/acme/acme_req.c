@@ -405,9 +405,11 @@ key_slot(const char *id)
 	return h % ACME_KEY_CACHE;
 }
 
-/* A new reference to the cached key, or NULL. */
+/* A new reference to the cached key, or NULL; *ver its verifier
+ * (borrowed: the slot may be reused once the handler returned). */
 static EVP_PKEY *
-key_cache_get(struct acme_worker *aw, const char *id, long version)
+key_cache_get(struct acme_worker *aw, const char *id, long version,
+    struct jws_verifier **ver)
 {
 	struct acme_key_slot *k;
 
@@ -417,12 +419,13 @@ key_cache_get(struct acme_worker *aw, const char *id, long version)
 	if (k->key == NULL || k->version != version || strcmp(k->id, id) != 0 ||
 	    EVP_PKEY_up_ref(k->key) != 1)
 		return NULL;
+	*ver = k->ver;
 	return k->key;
 }
 
 static void
-key_cache_put(
-    struct acme_worker *aw, const char *id, long version, EVP_PKEY *key)
+key_cache_put(struct acme_worker *aw, const char *id, long version,
+    EVP_PKEY *key, struct jws_verifier **ver)
 {
 	struct acme_key_slot *k;
 
@@ -431,9 +434,12 @@ key_cache_put(
 		return;
 	k = &aw->keys[key_slot(id)];
 	EVP_PKEY_free(k->key);
+	jws_verifier_free(k->ver);
 	snprintf(k->id, sizeof(k->id), "%s", id);
 	k->version = version;
 	k->key = key;
+	k->ver = jws_verifier_new(key);
+	*ver = k->ver;
 }
 
 /* kid (§6.2): the account URL we gave out; it must exist and be valid. */
@@ -454,10 +460,9 @@ auth_kid(struct acme_req *ar, const char *kid)
 		    "kid is not an account URL of this server");
 		return -1;
 	}
-	found =
-	    acme_obj_load(ar->sc, ACME_KIND_ACCOUNT, id, &ar->account, &doc);
+	/* The document is parsed only for a key not cached yet. */
+	found = store_obj_get(ar->sc, ACME_KIND_ACCOUNT, id, &ar->account);
 	if (found != 0) {
-		json_decref(doc);
 		if (found == 1)
 			acme_req_problem(
 			    ar, 400, ACME_ERR_NO_ACCOUNT, "no account %s", id);
@@ -468,17 +473,18 @@ auth_kid(struct acme_req *ar, const char *kid)
 	}
 	if (ar->account.status == NULL ||
 	    strcmp(ar->account.status, "valid") != 0) {
-		json_decref(doc);
 		acme_req_problem(ar, 401, ACME_ERR_UNAUTHORIZED,
 		    "account %s is %s", id,
 		    ar->account.status ? ar->account.status : "unknown");
 		return -1;
 	}
-	if ((ar->key = key_cache_get(ar->aw, id, ar->account.version)) ==
-	    NULL) {
+	if ((ar->key = key_cache_get(
+	         ar->aw, id, ar->account.version, &ar->ver)) == NULL &&
+	    (doc = json_loads(ar->account.json, 0, NULL)) != NULL) {
 		ar->key = jwk_to_pkey(
 		    json_object_get(doc, "jwk"), &e, msg, sizeof(msg));
-		key_cache_put(ar->aw, id, ar->account.version, ar->key);
+		key_cache_put(
+		    ar->aw, id, ar->account.version, ar->key, &ar->ver);
 	}
 	json_decref(doc);
 	if (ar->key == NULL) {
@@ -549,7 +555,9 @@ acme_req_auth(struct acme_req *ar, int jwk_mode)
 	if (jws_kid(ar->jws) != NULL ? auth_kid(ar, jws_kid(ar->jws)) == -1
 	                             : auth_jwk(ar, jws_jwk(ar->jws)) == -1)
 		return -1;
-	if ((e = jws_verify(ar->jws, ar->key)) != JWS_OK) {
+	e = jws_verify_with(ar->jws, ar->key, ar->ver);
+	ar->ver = NULL; /* the slot may change once we return */
+	if (e != JWS_OK) {
 		auth_jws_problem(ar, e,
 		    e == JWS_BAD_ALG ? "the JWS alg does not fit the key"
 		                     : "JWS verification error");

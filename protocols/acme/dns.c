@@ -1,9 +1,11 @@
 /*
  * Asynchronous DNS for challenge validation on libunbound.  The context
- * resolves in a background thread and signals results on ub_fd(); the
- * loop watches that descriptor and calls ub_process(), which runs our
- * callbacks on the loop thread.  Outstanding queries are kept on a list
- * so that freeing the resolver cancels them all.
+ * runs on the worker's own event base (ub_ctx_create_event): queries,
+ * answers and callbacks all happen on the loop thread, with no resolver
+ * thread and no pipe to cross for every query.  Answers arrive as wire
+ * packets, whose answer section we walk for the records asked for.
+ * Outstanding queries are kept on a list so that freeing the resolver
+ * cancels them all.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <unbound-event.h>
 #include <unbound.h>
 
 #include "core/log.h"
@@ -21,18 +24,35 @@
 #define DNS_RR_MAX 64    /* records handed to a callback */
 #define DNS_ADDRS_MAX 16 /* addresses per lookup */
 #define DNS_RCODE_NXDOMAIN 3
+#define DNS_SEC_BOGUS 1 /* ub_resolve_event's sec */
+#define DNS_CLASS_IN 1
+#define DNS_HDR_LEN 12
+
+/* An answer kept for later: libunbound answered inside
+ * ub_resolve_event() (local data), before the caller had the query. */
+struct dns_early {
+	int rcode;
+	int sec;
+	unsigned char *pkt;
+	size_t len;
+	char *why;
+	struct event *ev;
+};
 
 struct acme_dns_query {
 	struct acme_dns *dns;
 	struct acme_dns_query *prev, *next;
 	int id;
+	int rrtype;
+	int in_resolve; /* inside ub_resolve_event() */
+	struct dns_early *early;
 	acme_dns_done_fn *done;
 	void *arg;
 };
 
 struct acme_dns {
 	struct ub_ctx *ctx;
-	struct event *ev;
+	struct event_base *base;
 	struct acme_dns_query *queries;
 };
 
@@ -103,17 +123,6 @@ dns_fwd_spec(const char *resolver, char *out, size_t outlen)
 	return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
 }
 
-static void
-dns_readable(evutil_socket_t fd, short what, void *arg)
-{
-	struct acme_dns *d = arg;
-	int err;
-
-	if ((err = ub_process(d->ctx)) != 0)
-		log_warn("msg=\"acme dns: ub_process failed\" err=\"%s\"",
-		    ub_strerror(err));
-}
-
 /* Apply one setting; 0 or -1 (logged). */
 static int
 dns_set(struct ub_ctx *ctx, const char *opt, const char *val)
@@ -130,9 +139,7 @@ dns_set(struct ub_ctx *ctx, const char *opt, const char *val)
 
 /*
  * Configure a fresh context: forwarder, trust anchor, no answer reuse
- * (a client that just fixed its TXT record must be seen at once), and
- * threaded background resolution: a forked resolver would copy a
- * multi-threaded daemon whose other threads may hold OpenSSL locks.
+ * (a client that just fixed its TXT record must be seen at once).
  */
 static int
 dns_configure(struct ub_ctx *ctx, const char *resolver, const char *ta)
@@ -166,11 +173,6 @@ dns_configure(struct ub_ctx *ctx, const char *resolver, const char *ta)
 		    ta, ub_strerror(err));
 		return -1;
 	}
-	if ((err = ub_ctx_async(ctx, 1)) != 0) {
-		log_error("msg=\"acme dns: ub_ctx_async failed\" err=\"%s\"",
-		    ub_strerror(err));
-		return -1;
-	}
 	return 0;
 }
 
@@ -179,23 +181,16 @@ acme_dns_new(
     struct event_base *base, const char *resolver, const char *trust_anchor)
 {
 	struct acme_dns *d = NULL;
-	int fd;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		goto fail;
-	if ((d->ctx = ub_ctx_create()) == NULL) {
-		log_error("msg=\"acme dns: ub_ctx_create failed\"");
+	d->base = base;
+	if ((d->ctx = ub_ctx_create_event(base)) == NULL) {
+		log_error("msg=\"acme dns: ub_ctx_create_event failed\"");
 		goto fail;
 	}
 	if (dns_configure(d->ctx, resolver, trust_anchor) == -1)
 		goto fail;
-	if ((fd = ub_fd(d->ctx)) == -1 ||
-	    (d->ev = event_new(
-	         base, fd, EV_READ | EV_PERSIST, dns_readable, d)) == NULL ||
-	    event_add(d->ev, NULL) == -1) {
-		log_error("msg=\"acme dns: cannot watch the resolver\"");
-		goto fail;
-	}
 	return d;
 fail:
 	acme_dns_free(d);
@@ -220,56 +215,186 @@ acme_dns_free(struct acme_dns *d)
 		return;
 	while (d->queries != NULL)
 		acme_dns_cancel(d->queries);
-	if (d->ev != NULL)
-		event_free(d->ev);
 	if (d->ctx != NULL)
 		ub_ctx_delete(d->ctx);
 	free(d);
 }
 
+/* Offset just past the (possibly compressed) name at `off`, or 0 when
+ * it runs off the packet. */
+static size_t
+dns_skip_name(const unsigned char *p, size_t len, size_t off)
+{
+	size_t labels;
+
+	for (labels = 0; off < len && labels < 128; labels++) {
+		if (p[off] == 0)
+			return off + 1;
+		if ((p[off] & 0xc0) == 0xc0)
+			return off + 2 <= len ? off + 2 : 0;
+		if ((p[off] & 0xc0) != 0)
+			return 0;
+		off += 1 + (size_t)p[off];
+	}
+	return 0;
+}
+
+static unsigned
+dns_u16(const unsigned char *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+/*
+ * RFC 1035 §4.1: collect the RDATA of the answer records of class IN and
+ * type `rrtype` (a CNAME chain's other records are skipped) into
+ * res->rdata/len, at most DNS_RR_MAX.  0, or -1 when the packet is
+ * malformed.
+ */
+static int
+dns_records(const unsigned char *p, size_t len, int rrtype,
+    const unsigned char **rdata, size_t *rlen, size_t *n)
+{
+	size_t off = DNS_HDR_LEN, rdl;
+	unsigned qd, an, i;
+
+	*n = 0;
+	if (p == NULL || len < DNS_HDR_LEN)
+		return -1;
+	qd = dns_u16(p + 4);
+	an = dns_u16(p + 6);
+	for (i = 0; i < qd; i++)
+		if ((off = dns_skip_name(p, len, off)) == 0 || (off += 4) > len)
+			return -1;
+	for (i = 0; i < an; i++) {
+		if ((off = dns_skip_name(p, len, off)) == 0 || off + 10 > len)
+			return -1;
+		rdl = dns_u16(p + off + 8);
+		if (off + 10 + rdl > len)
+			return -1;
+		/* Extra records beyond the cap are ignored, not trusted. */
+		if (dns_u16(p + off) == (unsigned)rrtype &&
+		    dns_u16(p + off + 2) == DNS_CLASS_IN && *n < DNS_RR_MAX) {
+			rdata[*n] = p + off + 10;
+			rlen[*n] = rdl;
+			(*n)++;
+		}
+		off += 10 + rdl;
+	}
+	return 0;
+}
+
 /* Translate a libunbound answer into our result and hand it over. */
 static void
-dns_deliver(struct acme_dns_query *q, int err, struct ub_result *r)
+dns_deliver(struct acme_dns_query *q, int rcode, const unsigned char *pkt,
+    size_t len, int sec, const char *why_bogus)
 {
 	const unsigned char *rdata[DNS_RR_MAX];
-	size_t len[DNS_RR_MAX];
-	struct acme_dns_result res = {ACME_DNS_OK, "", 0, rdata, len};
+	size_t rlen[DNS_RR_MAX];
+	struct acme_dns_result res = {ACME_DNS_OK, "", 0, rdata, rlen};
 
-	if (err != 0 || r == NULL) {
-		res.status = ACME_DNS_ERROR;
-		res.why = ub_strerror(err);
-	} else if (r->bogus) {
+	if (sec == DNS_SEC_BOGUS) {
 		res.status = ACME_DNS_BOGUS;
-		res.why = r->why_bogus != NULL ? r->why_bogus : "DNSSEC bogus";
-	} else if (r->rcode == DNS_RCODE_NXDOMAIN)
+		res.why = why_bogus != NULL ? why_bogus : "DNSSEC bogus";
+	} else if (rcode == DNS_RCODE_NXDOMAIN)
 		res.status = ACME_DNS_NXDOMAIN;
-	else if (r->rcode != 0) {
+	else if (rcode != 0) {
 		res.status = ACME_DNS_ERROR;
-		res.why = dns_rcode_name(r->rcode);
-	} else if (!r->havedata || r->data == NULL || r->data[0] == NULL)
+		res.why = dns_rcode_name(rcode);
+	} else if (dns_records(pkt, len, q->rrtype, rdata, rlen, &res.n) ==
+	    -1) {
+		res.status = ACME_DNS_ERROR;
+		res.why = "malformed answer";
+	} else if (res.n == 0)
 		res.status = ACME_DNS_NODATA;
-	else {
-		/* Extra records beyond the cap are ignored, not trusted. */
-		while (res.n < DNS_RR_MAX && r->data[res.n] != NULL) {
-			if (r->len[res.n] < 0)
-				break;
-			rdata[res.n] = (const unsigned char *)r->data[res.n];
-			len[res.n] = (size_t)r->len[res.n];
-			res.n++;
-		}
-	}
 	q->done(q->arg, &res);
 }
 
 static void
-dns_answer(void *arg, int err, struct ub_result *r)
+dns_early_free(struct dns_early *e)
+{
+	if (e == NULL)
+		return;
+	if (e->ev != NULL)
+		event_free(e->ev);
+	free(e->pkt);
+	free(e->why);
+	free(e);
+}
+
+/* Keep an answer given inside ub_resolve_event() (the packet is only
+ * borrowed for the callback).  NULL when out of memory. */
+static struct dns_early *
+dns_early_new(int rcode, const void *pkt, int len, int sec, const char *why)
+{
+	struct dns_early *e;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return NULL;
+	e->rcode = rcode;
+	e->sec = sec;
+	if (pkt != NULL && len > 0) {
+		if ((e->pkt = malloc((size_t)len)) == NULL)
+			goto fail;
+		memcpy(e->pkt, pkt, (size_t)len);
+		e->len = (size_t)len;
+	}
+	if (why != NULL && (e->why = strdup(why)) == NULL)
+		goto fail;
+	return e;
+fail:
+	dns_early_free(e);
+	return NULL;
+}
+
+static void
+dns_answer(void *arg, int rcode, void *pkt, int len, int sec, char *why,
+    int ratelimited)
 {
 	struct acme_dns_query *q = arg;
 
+	(void)ratelimited;
+	if (q->in_resolve) {
+		/* acme_dns_query() delivers it from the loop; a failed copy
+		 * becomes a SERVFAIL there. */
+		q->early = dns_early_new(rcode, pkt, len, sec, why);
+		q->in_resolve = 0;
+		return;
+	}
 	dns_unlink(q);
-	dns_deliver(q, err, r);
-	ub_resolve_free(r);
+	dns_deliver(q, rcode, pkt, len > 0 ? (size_t)len : 0, sec, why);
 	free(q);
+}
+
+/* On the loop, after acme_dns_query() returned: the early answer. */
+static void
+dns_early_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct acme_dns_query *q = arg;
+	struct dns_early *e = q->early;
+
+	(void)fd;
+	(void)what;
+	dns_unlink(q);
+	dns_deliver(q, e->rcode, e->pkt, e->len, e->sec, e->why);
+	dns_early_free(e);
+	free(q);
+}
+
+/* Schedule the delivery of an answer libunbound gave at once; 0 / -1. */
+static int
+dns_early_schedule(struct acme_dns_query *q)
+{
+	static const struct timeval zero_tv = {0, 0};
+
+	if (q->early == NULL &&
+	    (q->early = dns_early_new(2, NULL, 0, 0, NULL)) == NULL)
+		return -1;
+	if ((q->early->ev = evtimer_new(q->dns->base, dns_early_cb, q)) ==
+	        NULL ||
+	    evtimer_add(q->early->ev, &zero_tv) == -1)
+		return -1;
+	return 0;
 }
 
 struct acme_dns_query *
@@ -282,15 +407,20 @@ acme_dns_query(struct acme_dns *d, const char *name, int rrtype,
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
 	q->dns = d;
+	q->rrtype = rrtype;
 	q->done = done;
 	q->arg = arg;
-	if ((err = ub_resolve_async(
-	         d->ctx, name, rrtype, 1, q, dns_answer, &q->id)) != 0) {
+	q->in_resolve = 1;
+	err = ub_resolve_event(
+	    d->ctx, name, rrtype, DNS_CLASS_IN, q, dns_answer, &q->id);
+	if (err != 0 || (!q->in_resolve && dns_early_schedule(q) == -1)) {
 		log_error("msg=\"acme dns: cannot send query\" err=\"%s\"",
-		    ub_strerror(err));
+		    err != 0 ? ub_strerror(err) : "out of memory");
+		dns_early_free(q->early);
 		free(q);
 		return NULL;
 	}
+	q->in_resolve = 0;
 	q->next = d->queries;
 	if (q->next != NULL)
 		q->next->prev = q;
@@ -303,9 +433,12 @@ acme_dns_cancel(struct acme_dns_query *q)
 {
 	if (q == NULL)
 		return;
-	/* An error means the answer is already queued: ub_process will not
-	 * find the id any more either, so freeing is safe both ways. */
-	(void)ub_cancel(q->dns->ctx, q->id);
+	/* An answered query is unknown to libunbound: the error is
+	 * harmless. */
+	if (q->early != NULL)
+		dns_early_free(q->early);
+	else
+		(void)ub_cancel(q->dns->ctx, q->id);
 	dns_unlink(q);
 	free(q);
 }

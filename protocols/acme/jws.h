@@ -68,6 +68,21 @@ json_t *jws_payload_json(const struct jws *j);
  * §3.4.  JWS_OK, JWS_BAD_ALG (alg/key mismatch) or JWS_BAD_SIGNATURE.
  */
 enum jws_error jws_verify(const struct jws *j, EVP_PKEY *key);
+
+/*
+ * A key's verification state kept across requests (ECDSA keys): the
+ * digest and the signature operation fetched and set up once, instead of
+ * by name on every request.  NULL for other keys or on failure; callers
+ * then pass NULL below.  The verifier holds its own reference to the key;
+ * one thread uses it at a time.
+ */
+struct jws_verifier;
+struct jws_verifier *jws_verifier_new(EVP_PKEY *key);
+void jws_verifier_free(struct jws_verifier *v);
+/* jws_verify(j, key), through v when v is the key's verifier (or
+ * NULL); the same answers. */
+enum jws_error jws_verify_with(
+    const struct jws *j, EVP_PKEY *key, struct jws_verifier *v);
 /* Verify an HS256/384/512 JWS (EAB, RFC 8555 §7.3.4) with a MAC key. */
 enum jws_error jws_verify_hmac(
     const struct jws *j, const unsigned char *key, size_t keylen);
