@@ -38,6 +38,7 @@
 
 #include "backends/acme/upacme.h"
 #include "core/encoding.h"
+#include "tests/unit/cert_fixture.h"
 
 #define FAKE_ERR "urn:ietf:params:acme:error:"
 #define FAKE_WAIT_S 15      /* bound on one order against the fake */
@@ -138,19 +139,6 @@ fake_now(void)
 
 /* ---- certificates ----------------------------------------------------- */
 
-static void
-fake_add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	assert_non_null(ext);
-	assert_int_equal(X509_add_ext(x, ext, -1), 1);
-	X509_EXTENSION_free(ext);
-}
-
 /*
  * A certificate for `key` named `cn` with serial `serial` (hex), signed
  * by `ikey` as `issuer` (self-signed CA when issuer is NULL).  `aki`:
@@ -179,15 +167,16 @@ fake_make_cert(EVP_PKEY *key, const char *cn, const char *serial, X509 *issuer,
 	    1);
 	assert_int_equal(X509_set_pubkey(x, key), 1);
 	if (issuer == NULL) {
-		fake_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
-		fake_add_ext(
+		fixture_add_ext(
+		    x, x, NID_basic_constraints, "critical,CA:TRUE");
+		fixture_add_ext(
 		    x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
-		fake_add_ext(x, x, NID_subject_key_identifier, "hash");
+		fixture_add_ext(x, x, NID_subject_key_identifier, "hash");
 	} else {
-		fake_add_ext(x, issuer, NID_subject_alt_name,
+		fixture_add_ext(x, issuer, NID_subject_alt_name,
 		    "IP:127.0.0.1,DNS:localhost");
 		if (aki)
-			fake_add_ext(x, issuer, NID_authority_key_identifier,
+			fixture_add_ext(x, issuer, NID_authority_key_identifier,
 			    "keyid:always");
 	}
 	assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);

@@ -14,6 +14,8 @@
 
 #include <event2/event.h>
 
+#include "core/store.h"
+
 /* A directory under $TMPDIR (or /tmp) named after the test. */
 struct tmpdb {
 	char dir[64];
@@ -54,6 +56,33 @@ tmpdb_remove(const struct tmpdb *t)
 {
 	tmpdb_unlink(t, "enrolld.db");
 	rmdir(t->dir);
+}
+
+/* An open store on a fresh temporary database, with one connection. */
+struct store_fx {
+	struct tmpdb db;
+	struct store *st;
+	struct store_conn *c;
+};
+
+/* Open `fx` in a directory named after the test.  0 / -1. */
+static inline int
+store_fx_open(struct store_fx *fx, const char *name)
+{
+	if (tmpdb_make(&fx->db, name) == -1 ||
+	    (fx->st = store_open("sqlite", fx->db.path)) == NULL ||
+	    (fx->c = store_conn_open(fx->st)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Close what store_fx_open opened and remove its files. */
+static inline void
+store_fx_close(struct store_fx *fx)
+{
+	store_conn_close(fx->c);
+	store_close(fx->st);
+	tmpdb_remove(&fx->db);
 }
 
 /* Counts completions on one loop and stops it when all arrived. */

@@ -25,21 +25,12 @@
 #include "core/store.h"
 #include "tests/unit/store_fixture.h"
 
-static struct tmpdb tdb;
-
-struct fx {
-	struct store *st;
-	struct store_conn *c;
-};
-
 static int
 setup(void **state)
 {
-	static struct fx f;
+	static struct store_fx f;
 
-	if (tmpdb_make(&tdb, "test_approval") == -1 ||
-	    (f.st = store_open("sqlite", tdb.path)) == NULL ||
-	    (f.c = store_conn_open(f.st)) == NULL)
+	if (store_fx_open(&f, "test_approval") == -1)
 		return -1;
 	*state = &f;
 	return 0;
@@ -48,11 +39,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-
-	store_conn_close(f->c);
-	store_close(f->st);
-	tmpdb_remove(&tdb);
+	store_fx_close(*state);
 	return 0;
 }
 
@@ -115,7 +102,7 @@ collect(const char *key, enum enroll_proto proto, void *arg)
 static void
 test_upstream_life(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct enroll_req *req = request_for("dev1.example.com"), *back;
 	struct approval_info info;
 	struct store_txn *t;
@@ -167,7 +154,7 @@ test_upstream_life(void **state)
 static void
 test_failed_and_forgotten(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct enroll_req *req = request_for("dev2.example.com");
 	struct approval_info info;
 	struct store_txn *t;

@@ -25,21 +25,12 @@
 #define THUMB "9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
 #define KEYAUTH TOKEN "." THUMB
 
-static struct tmpdb tdb;
-
-struct fx {
-	struct store *st;
-	struct store_conn *c;
-};
-
 static int
 setup(void **state)
 {
-	static struct fx f;
+	static struct store_fx f;
 
-	if (tmpdb_make(&tdb, "test_chal_store") == -1 ||
-	    (f.st = store_open("sqlite", tdb.path)) == NULL ||
-	    (f.c = store_conn_open(f.st)) == NULL)
+	if (store_fx_open(&f, "test_chal_store") == -1)
 		return -1;
 	*state = &f;
 	return 0;
@@ -48,11 +39,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-
-	store_conn_close(f->c);
-	store_close(f->st);
-	tmpdb_remove(&tdb);
+	store_fx_close(*state);
 	return 0;
 }
 
@@ -104,7 +91,7 @@ get1(struct store_conn *c, const char *token, const char *want)
 static void
 test_put_get_delete(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	time_t exp = time(NULL) + 86400;
 
 	assert_int_equal(get1(f->c, TOKEN, NULL), 1);
@@ -122,7 +109,7 @@ test_put_get_delete(void **state)
 static void
 test_expired(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	time_t now = time(NULL);
 
 	assert_int_equal(put1(f->c, "expiring", "expiring.abc", now - 1), 0);
@@ -136,7 +123,7 @@ test_expired(void **state)
 static void
 test_refused(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	time_t exp = time(NULL) + 60;
 	char longtok[CHAL_STORE_TOKEN_MAX + 2], longka[2 * sizeof(longtok)];
 
@@ -177,7 +164,7 @@ test_unreadable(void **state)
 	static const char *const bad[] = {"not json", "[]", "{}",
 	    "{\"keyauth\":1}", "{\"keyauth\":\"other.x\"}",
 	    "{\"keyauth\":\"bad.x\\n\"}"};
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct store_obj o;
 	struct store_txn *t;
 	size_t i;

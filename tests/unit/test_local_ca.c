@@ -25,6 +25,7 @@
 #include "core/cert.h"
 #include "core/enroll.h"
 #include "core/store.h"
+#include "tests/unit/cert_fixture.h"
 
 #define DAY 86400
 
@@ -54,19 +55,6 @@ on_done(void *arg, enum enroll_reason reason, const char *detail, X509 *cert)
 	g->calls++;
 	g->reason = reason;
 	g->cert = cert;
-}
-
-static void
-add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	assert_non_null(ext);
-	assert_int_equal(X509_add_ext(x, ext, -1), 1);
-	X509_EXTENSION_free(ext);
 }
 
 static const EVP_MD *
@@ -102,12 +90,12 @@ self_signed(EVP_PKEY *key, const char *cn, int days, int is_ca)
 	assert_non_null(
 	    X509_gmtime_adj(X509_getm_notAfter(x), (long)days * DAY));
 	assert_int_equal(X509_set_pubkey(x, key), 1);
-	add_ext(x, x, NID_basic_constraints,
+	fixture_add_ext(x, x, NID_basic_constraints,
 	    is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-	add_ext(x, x, NID_key_usage,
+	fixture_add_ext(x, x, NID_key_usage,
 	    is_ca ? "critical,keyCertSign,cRLSign"
 	          : "critical,digitalSignature");
-	add_ext(x, x, NID_subject_key_identifier, "hash");
+	fixture_add_ext(x, x, NID_subject_key_identifier, "hash");
 	assert_true(X509_sign(x, key, md_for(key)) > 0);
 	return x;
 }

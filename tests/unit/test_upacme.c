@@ -40,6 +40,7 @@
 #include "backends/acme/upacme.h"
 #include "backends/acme/upacme_int.h"
 #include "core/encoding.h"
+#include "tests/unit/cert_fixture.h"
 
 #define EAB_KID "kid-1"
 #define EAB_KEY                                                                \
@@ -153,19 +154,6 @@ spawn(char *const argv[], const char *const extra[], const char *log)
 	return 0;
 }
 
-static void
-add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	assert_non_null(ext);
-	assert_int_equal(X509_add_ext(x, ext, -1), 1);
-	X509_EXTENSION_free(ext);
-}
-
 /* A certificate for `key` named `cn`, signed by ikey (self when NULL). */
 static X509 *
 make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ikey)
@@ -188,10 +176,12 @@ make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ikey)
 	    1);
 	assert_int_equal(X509_set_pubkey(x, key), 1);
 	if (issuer == NULL) {
-		add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+		fixture_add_ext(
+		    x, x, NID_basic_constraints, "critical,CA:TRUE");
+		fixture_add_ext(
+		    x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
 	} else
-		add_ext(x, issuer, NID_subject_alt_name,
+		fixture_add_ext(x, issuer, NID_subject_alt_name,
 		    "IP:127.0.0.1,DNS:localhost");
 	assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
 	return x;
