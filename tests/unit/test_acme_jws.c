@@ -323,6 +323,44 @@ test_tampered(void **state)
 	}
 }
 
+/* A verifier kept across requests gives jws_verify's answers, again and
+ * again: valid, then each tampering refused, with the same object. */
+static void
+test_verifier_same_answers(void **state)
+{
+	struct jws_verifier *v;
+	enum jws_error err, want;
+	struct jws *j;
+	enum tamper t;
+	char *hdr, *body;
+	size_t i;
+	int round;
+
+	(void)state;
+	for (i = 0; i < NPAIRS; i++) {
+		v = jws_verifier_new(*pairs[i].key);
+		hdr = hdr_jwk(pairs[i].alg, *pairs[i].key);
+		for (round = 0; round < 2; round++) {
+			for (t = T_NONE; t <= T_SIGNATURE; t++) {
+				body = make_body(*pairs[i].key, pairs[i].alg,
+				    hdr, PAYLOAD, t);
+				j = jws_parse((const unsigned char *)body,
+				    strlen(body), 0, &err, NULL, 0);
+				assert_non_null(j);
+				want = t == T_NONE ? JWS_OK : JWS_BAD_SIGNATURE;
+				assert_int_equal(
+				    jws_verify(j, *pairs[i].key), want);
+				assert_int_equal(
+				    jws_verify_with(j, *pairs[i].key, v), want);
+				jws_free(j);
+				free(body);
+			}
+		}
+		free(hdr);
+		jws_verifier_free(v);
+	}
+}
+
 static void
 test_post_as_get(void **state)
 {
@@ -904,6 +942,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_verify_ok),
 	    cmocka_unit_test(test_tampered),
+	    cmocka_unit_test(test_verifier_same_answers),
 	    cmocka_unit_test(test_post_as_get),
 	    cmocka_unit_test(test_payload_json_refused),
 	    cmocka_unit_test(test_bad_alg),
