@@ -5,13 +5,11 @@
  * protocol's pending key, are answered from the queue's state; the
  * certificate is issued once however often they ask.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
-#include <openssl/x509.h>
 
 #include "backends/backend.h"
 #include "core/approval.h"
@@ -21,7 +19,6 @@
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/store.h"
-#include "policy/policy.h"
 
 /* The pending request is stored: tell the client to come back. */
 static void
@@ -165,71 +162,20 @@ enroll_defer_queued(int rc, void *arg)
 }
 
 /*
- * The CN of a CSR without names, as a DNS name (lower case), when it is
- * one.  Malloc'd; NULL otherwise.
- */
-static char *
-enroll_cn_name(const struct enroll_req *req)
-{
-	const X509_NAME *name = X509_REQ_get_subject_name(req->csr);
-	unsigned char *utf8 = NULL;
-	char *out = NULL;
-	int idx = -1, last = -1, len, i;
-
-	while (
-	    (idx = X509_NAME_get_index_by_NID(name, NID_commonName, idx)) >= 0)
-		last = idx;
-	if (last < 0 ||
-	    (len = ASN1_STRING_to_UTF8(&utf8,
-	         X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, last)))) <=
-	        0 ||
-	    len > 253)
-		goto out;
-	for (i = 0; i < len; i++)
-		if (!isalnum(utf8[i]) && utf8[i] != '-' && utf8[i] != '.')
-			goto out;
-	if (strchr((char *)utf8, '.') == NULL || utf8[0] == '.' ||
-	    utf8[len - 1] == '.' || (out = strdup((char *)utf8)) == NULL)
-		goto out;
-	for (i = 0; i < len; i++)
-		out[i] = (char)tolower((unsigned char)out[i]);
-out:
-	OPENSSL_free(utf8);
-	return out;
-}
-
-/*
  * An upstream CA certifies names, and enrolld answers its challenges
- * for the device: a device that sends only a CN (SCEP) asks for that
- * name, which the policy must judge like any other.  0, or -1 after
- * finishing the job.
+ * for the device: a request must name something.  A device that sends
+ * only a CN already has it as its identifier (csr_collect_idents), judged
+ * by policy like a SAN.  0, or -1 after finishing the job.
  */
 static int
 enroll_defer_names(struct enroll_job *job)
 {
-	struct policy_decision d;
-	char *cn;
-
 	if (job->req->n_idents > 0)
 		return 0;
-	if ((cn = enroll_cn_name(job->req)) == NULL) {
-		enroll_finish(job, ENROLL_NO_NAMES,
-		    "the CA of this profile certifies DNS names or IP "
-		    "addresses, and the request has none (not even as CN)");
-		return -1;
-	}
-	if (enroll_req_add_ident(job->req, IDENT_DNS, cn) == -1) {
-		free(cn);
-		enroll_finish(job, ENROLL_INTERNAL, "out of memory");
-		return -1;
-	}
-	free(cn);
-	if (policy_decide(job->prof, job->req, &d) != RC_OK) {
-		enroll_audit(job, "deny", d.reason, d.detail);
-		enroll_finish(job, d.reason, d.detail);
-		return -1;
-	}
-	return 0;
+	enroll_finish(job, ENROLL_NO_NAMES,
+	    "the CA of this profile certifies DNS names or IP addresses, and "
+	    "the request has none (not even as CN)");
+	return -1;
 }
 
 void
