@@ -739,6 +739,19 @@ check_chain(STACK_OF(X509) *chain, EVP_PKEY *key, X509 *root)
 	sk_X509_free(rest);
 }
 
+/* The order ended OK with a chain for `key` to root `i` of the pebble
+ * whose management port is `mgmt`. */
+static void
+assert_issued(const struct tc *t, EVP_PKEY *key, int mgmt, int i)
+{
+	X509 *root;
+
+	assert_int_equal(t->outcome, UPACME_OK);
+	root = fetch_root(mgmt, i);
+	check_chain(t->chain, key, root);
+	X509_free(root);
+}
+
 /* The CN of `x`'s subject, into buf. */
 static void
 subject_cn(X509 *x, char *buf, size_t len)
@@ -768,24 +781,20 @@ test_http01(void **state)
 	struct upacme *u;
 	struct tc t;
 	EVP_PKEY *key;
-	X509 *root;
 
 	tc_init(&t);
 	conf_init(&c, g.a_port, "http-01");
 	assert_non_null(u = upacme_new(g.base, &c, &hooks));
 	key = order(u, &t, names, 2, NULL);
 	run_until_done(&t);
-	assert_int_equal(t.outcome, UPACME_OK);
 	assert_true(t.persists >= 2); /* pending, then ready / valid */
 	assert_true(t.same_order);
-	root = fetch_root(g.a_mgmt, 0);
-	check_chain(t.chain, key, root);
+	assert_issued(&t, key, g.a_mgmt, 0);
 
 	assert_int_equal(
 	    upacme_revoke(u, sk_X509_value(t.chain, 0), 1, on_revoked, &t), 0);
 	run_until(&t.revoked);
 	assert_int_equal(t.revoked, 1);
-	X509_free(root);
 	EVP_PKEY_free(key);
 	upacme_free(u);
 	tc_clear(&t);
@@ -800,17 +809,13 @@ test_dns01(void **state)
 	struct upacme *u;
 	struct tc t;
 	EVP_PKEY *key;
-	X509 *root;
 
 	tc_init(&t);
 	conf_init(&c, g.a_port, "dns-01");
 	assert_non_null(u = upacme_new(g.base, &c, &hooks));
 	key = order(u, &t, names, 2, NULL);
 	run_until_done(&t);
-	assert_int_equal(t.outcome, UPACME_OK);
-	root = fetch_root(g.a_mgmt, 0);
-	check_chain(t.chain, key, root);
-	X509_free(root);
+	assert_issued(&t, key, g.a_mgmt, 0);
 	EVP_PKEY_free(key);
 	upacme_free(u);
 	tc_clear(&t);
@@ -948,7 +953,6 @@ test_eab(void **state)
 	struct upacme *u;
 	struct tc t;
 	EVP_PKEY *key, *rsa;
-	X509 *root;
 	unsigned char *mac;
 	size_t mac_len;
 
@@ -977,10 +981,7 @@ test_eab(void **state)
 	EVP_PKEY_free(rsa);
 	key = order(u, &t, names, 1, NULL);
 	run_until_done(&t);
-	assert_int_equal(t.outcome, UPACME_OK);
-	root = fetch_root(g.b_mgmt, 0);
-	check_chain(t.chain, key, root);
-	X509_free(root);
+	assert_issued(&t, key, g.b_mgmt, 0);
 	EVP_PKEY_free(key);
 	upacme_free(u);
 	tc_clear(&t);
