@@ -1,13 +1,13 @@
 /*
  * The command line of bench_acme (see acme_opts.h).
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench/acme_opts.h"
+#include "bench/opts.h"
 
 static void
 usage(void)
@@ -23,12 +23,9 @@ usage(void)
 static long
 parse_count(const char *s, long max)
 {
-	char *end;
-	long v;
+	long v = bopt_count(s, max);
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1 || v > max)
+	if (v == -1)
 		usage();
 	return v;
 }

@@ -14,7 +14,6 @@
  * certificate with a key of the CA's type) and prints how close the
  * server came to that bound.  See bench/README.md for the method.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 #include "bench/csr.h"
+#include "bench/opts.h"
 #include "bench/stats.h"
 
 /* A reply bigger than this is not a one-certificate PKCS#7. */
@@ -92,12 +92,9 @@ usage(void)
 static long
 parse_count(const char *s)
 {
-	char *end;
-	long v;
+	long v = bopt_count(s, 10000000);
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1 || v > 10000000)
+	if (v == -1)
 		usage();
 	return v;
 }

@@ -32,6 +32,7 @@
 #include <openssl/provider.h>
 #include <openssl/rand.h>
 
+#include "bench/opts.h"
 #include "bench/scep_client.h"
 #include "bench/stats.h"
 
@@ -92,12 +93,9 @@ usage(void)
 static long
 parse_count(const char *s)
 {
-	char *end;
-	long v;
+	long v = bopt_count(s, 1000000);
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1 || v > 1000000)
+	if (v == -1)
 		usage();
 	return v;
 }
