@@ -196,6 +196,7 @@ struct validation {
 	int tries;
 	int recorded;        /* the outcome is stored */
 	struct acme_req *ar; /* the challenge POST, answered when done */
+	struct acme_validation *val; /* held until the POST is committed */
 };
 
 /*
@@ -237,6 +238,7 @@ validation_free(struct validation *v)
 		return;
 	if (v->ar != NULL)
 		validation_reply(v);
+	acme_validation_cancel(v->val);
 	free(v->ident);
 	free(v->token);
 	free(v->keyauth);
@@ -353,6 +355,7 @@ validation_done(void *arg, int ok, const char *problem, const char *detail)
 	struct validation *v = arg;
 	char clean[256];
 
+	v->val = NULL;
 	log_info("msg=\"acme validation\" authz=%s type=%s ident=%s ok=%d "
 	         "problem=%s detail=\"%s\"",
 	    v->authz_id, v->type, v->ident, ok, ok ? "-" : problem,
@@ -370,7 +373,11 @@ validation_done(void *arg, int ok, const char *problem, const char *detail)
 	}
 }
 
-/* After the commit that marked the challenge processing: validate. */
+/*
+ * The commit that marked the challenge processing (and spent the nonce)
+ * is in: let the validation, which has been resolving names meanwhile,
+ * connect and answer.
+ */
 static void
 validation_start(struct acme_req *ar, void *arg)
 {
@@ -378,11 +385,12 @@ validation_start(struct acme_req *ar, void *arg)
 
 	v->ar = ar;
 	ar->hold_reply = 1;
-	if (acme_validate(ar->aw->validator, &v->creq, validation_done, v) ==
-	    NULL) {
+	if (v->val == NULL) {
 		validation_done(
 		    v, 0, "serverInternal", "the validation could not start");
+		return;
 	}
+	acme_validation_release(v->val);
 }
 
 static struct validation *
@@ -478,6 +486,8 @@ acme_challenge(struct acme_req *ar, const char *authz_id, const char *type)
 			    ar, 500, ACME_ERR_SERVER, "out of memory");
 			goto out;
 		}
+		v->val = acme_validate_held(
+		    ar->aw->validator, &v->creq, validation_done, v);
 		ar->after_commit = validation_start;
 		ar->after_commit_free = (void (*)(void *))validation_free;
 		ar->after_commit_arg = v;

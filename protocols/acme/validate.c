@@ -1,10 +1,13 @@
 /*
  * ACME challenge validation state machine.  One validation walks:
  *   addresses (DNS or the IP identifier) -> probe (http-01, tls-alpn-01)
- *   or TXT lookup (dns-01) -> CAA tree climb (dns identifiers) -> reply.
- * Each stage owns at most one handle; finishing cancels them all and
- * posts the reply through a per-validation event so that the caller's
- * callback never runs inside acme_validate and can be cancelled.
+ *   or TXT lookup (dns-01) -> reply,
+ * while, beside it as in Boulder, the CAA lookup of a dns identifier
+ * runs; both must pass.  Each stage owns at most one handle; finishing
+ * cancels them all and posts the reply through a per-validation event so
+ * that the caller's callback never runs inside acme_validate and can be
+ * cancelled.  A held validation only resolves names until released: no
+ * connection is made and no reply is posted before that.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -50,9 +53,13 @@ struct acme_validation {
 	struct acme_dns_query *query;
 	struct acme_http01 *http;
 	struct acme_tlsalpn *tls;
+	struct acme_caa_lookup *caa;
 	struct sockaddr_storage addrs[2];
 	size_t naddrs, next_addr;
-	const char *caa_name; /* current node of the CAA climb */
+	int challenge_passed, caa_passed;
+	int held;           /* until acme_validation_release */
+	int probe_deferred; /* ... then connect */
+	int reply_deferred; /* ... then post the reply */
 	int ok;
 	const char *problem;
 	char detail[ACME_DETAIL_MAX];
@@ -86,6 +93,8 @@ val_stop(struct acme_validation *val)
 	val->http = NULL;
 	acme_tlsalpn_free(val->tls);
 	val->tls = NULL;
+	acme_caa_lookup_cancel(val->caa);
+	val->caa = NULL;
 	if (val->timer != NULL)
 		evtimer_del(val->timer);
 }
@@ -149,7 +158,10 @@ val_end(struct acme_validation *val, int ok, const char *problem,
 	vsnprintf(val->detail, sizeof(val->detail), fmt, ap);
 	va_end(ap);
 	val->stage = NULL;
-	event_active(val->finish, EV_TIMEOUT, 0);
+	if (val->held)
+		val->reply_deferred = 1;
+	else
+		event_active(val->finish, EV_TIMEOUT, 0);
 	if (!ok)
 		log_info("msg=\"acme validation failed\" ident=\"%s\" "
 		         "method=%s problem=%s detail=\"%s\"",
@@ -300,6 +312,10 @@ val_probe_next(struct acme_validation *val)
 	char s[ACME_ADDR_STR_MAX], last[ACME_DETAIL_MAX];
 	int port;
 
+	if (val->held) {
+		val->probe_deferred = 1;
+		return;
+	}
 	port = val->req.type == ACME_HTTP_01 ? v->cfg.http01_port
 	                                     : v->cfg.tlsalpn01_port;
 	while (val->next_addr < val->naddrs) {
@@ -473,65 +489,49 @@ val_txt(void *arg, const struct acme_dns_result *res)
 	    res->n > 1 ? " (and others)" : "", val->ident);
 }
 
-/* --- CAA (RFC 8659 §3 tree climbing) ------------------------------------ */
-
-static void val_caa_ask(struct acme_validation *);
+/* --- CAA, beside the challenge ------------------------------------------ */
 
 static void
-val_caa(void *arg, const struct acme_dns_result *res)
+val_caa_done(void *arg, int ok, const char *problem, const char *detail)
 {
 	struct acme_validation *val = arg;
-	struct acme_caa_want w = {(const char *const *)val->v->caa_identities,
-	    val->account_uri, val_method(val->req.type), val->req.wildcard};
-	char why[ACME_DETAIL_MAX / 2];
-	const char *dot;
 
-	val->query = NULL;
-	if (res->status == ACME_DNS_ERROR || res->status == ACME_DNS_BOGUS) {
-		/* Fail closed: an unknown CAA RRset may forbid us. */
-		val_end(val, 0, "dns", "DNS problem: %s looking up CAA for %s",
-		    res->why, val->caa_name);
+	val->caa = NULL;
+	if (!ok) {
+		val_end(val, 0, problem, "%s", detail);
 		return;
 	}
-	if (res->n > 0) {
-		if (acme_caa_permits(
-		        res->rdata, res->len, res->n, &w, why, sizeof(why)))
-			val_end(val, 1, NULL, "valid");
-		else
-			val_end(val, 0, "caa",
-			    "CAA record for %s prevents issuance: %s",
-			    val->caa_name, why);
-		return;
-	}
-	/* Empty: climb to the parent, but not past the top-level domain. */
-	if ((dot = strchr(val->caa_name, '.')) == NULL || dot[1] == '\0') {
+	val->caa_passed = 1;
+	if (val->challenge_passed)
 		val_end(val, 1, NULL, "valid");
-		return;
-	}
-	val->caa_name = dot + 1;
-	val_caa_ask(val);
 }
 
-static void
-val_caa_ask(struct acme_validation *val)
+/* Start the CAA lookup of a dns identifier; 0 or -1. */
+static int
+val_caa_start(struct acme_validation *val)
 {
-	val->stage = "looking up CAA records";
-	val->stage_problem = "dns";
-	if ((val->query = acme_dns_query(val->v->dns, val->caa_name,
-	         ACME_DNS_CAA, val_caa, val)) == NULL)
-		val_end(val, 0, "dns", "Could not look up CAA for %s",
-		    val->caa_name);
+	struct acme_caa_want w = {(const char *const *)val->v->caa_identities,
+	    val->account_uri, val_method(val->req.type), val->req.wildcard};
+
+	if (val->req.ident_is_ip || !val->v->cfg.caa) {
+		val->caa_passed = 1;
+		return 0;
+	}
+	val->caa = acme_caa_lookup_start(
+	    val->v->dns, val->ident, &w, val_caa_done, val);
+	return val->caa != NULL ? 0 : -1;
 }
 
 static void
 val_after_challenge(struct acme_validation *val)
 {
-	if (val->req.ident_is_ip || !val->v->cfg.caa) {
+	val->challenge_passed = 1;
+	if (val->caa_passed) {
 		val_end(val, 1, NULL, "valid");
 		return;
 	}
-	val->caa_name = val->ident;
-	val_caa_ask(val);
+	val->stage = "looking up CAA records";
+	val->stage_problem = "dns";
 }
 
 /* --- start, cancel, validator ------------------------------------------- */
@@ -543,6 +543,11 @@ val_begin(struct acme_validation *val)
 	struct acme_validator *v = val->v;
 	char name[300];
 
+	if (val_caa_start(val) == -1) {
+		val_end(
+		    val, 0, "dns", "Could not look up CAA for %s", val->ident);
+		return;
+	}
 	if (val->req.type == ACME_DNS_01) {
 		if (val->req.ident_is_ip) {
 			val_end(val, 0, "malformed",
@@ -593,9 +598,9 @@ val_copy_req(struct acme_validation *val, const struct acme_challenge_req *r)
 	return 0;
 }
 
-struct acme_validation *
-acme_validate(struct acme_validator *v, const struct acme_challenge_req *req,
-    acme_validate_done_fn *done, void *arg)
+static struct acme_validation *
+val_start(struct acme_validator *v, const struct acme_challenge_req *req,
+    acme_validate_done_fn *done, void *arg, int held)
 {
 	struct acme_validation *val;
 	struct timeval tv;
@@ -604,6 +609,7 @@ acme_validate(struct acme_validator *v, const struct acme_challenge_req *req,
 		return NULL;
 	val->done = done;
 	val->arg = arg;
+	val->held = held;
 	if (val_copy_req(val, req) == -1 ||
 	    (val->timer = evtimer_new(v->base, val_timeout, val)) == NULL ||
 	    (val->finish = evtimer_new(v->base, val_reply, val)) == NULL) {
@@ -624,6 +630,35 @@ acme_validate(struct acme_validator *v, const struct acme_challenge_req *req,
 	v->vals = val;
 	val_begin(val);
 	return val;
+}
+
+struct acme_validation *
+acme_validate(struct acme_validator *v, const struct acme_challenge_req *req,
+    acme_validate_done_fn *done, void *arg)
+{
+	return val_start(v, req, done, arg, 0);
+}
+
+struct acme_validation *
+acme_validate_held(struct acme_validator *v,
+    const struct acme_challenge_req *req, acme_validate_done_fn *done,
+    void *arg)
+{
+	return val_start(v, req, done, arg, 1);
+}
+
+void
+acme_validation_release(struct acme_validation *val)
+{
+	if (!val->held)
+		return;
+	val->held = 0;
+	if (val->reply_deferred)
+		event_active(val->finish, EV_TIMEOUT, 0);
+	else if (val->probe_deferred) {
+		val->probe_deferred = 0;
+		val_probe_next(val);
+	}
 }
 
 void

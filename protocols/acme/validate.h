@@ -64,6 +64,16 @@ struct acme_challenge_req {
 struct acme_validation *acme_validate(struct acme_validator *v,
     const struct acme_challenge_req *req, acme_validate_done_fn *done,
     void *arg);
+/*
+ * The same, held: names are looked up (addresses, TXT, CAA) but nothing
+ * is connected to and done does not run until acme_validation_release.
+ * A request validates while its own commit is in flight this way, and
+ * cancels the validation if that commit fails.
+ */
+struct acme_validation *acme_validate_held(struct acme_validator *v,
+    const struct acme_challenge_req *req, acme_validate_done_fn *done,
+    void *arg);
+void acme_validation_release(struct acme_validation *val);
 /* The requester went away: done will not run; resources are freed. */
 void acme_validation_cancel(struct acme_validation *val);
 

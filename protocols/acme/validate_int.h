@@ -1,6 +1,7 @@
 /*
  * Shared between the pieces of challenge validation: validate.c (the
  * state machine, address policy), caa.c (RFC 8659/8657 decisions),
+ * caa_lookup.c (finding the relevant CAA RRset),
  * http01.c and tlsalpn.c (the two connection probes).  Private to
  * protocols/acme/; nothing else includes it.
  */
@@ -92,5 +93,21 @@ struct acme_caa_want {
  */
 int acme_caa_permits(const unsigned char *const *rdata, const size_t *len,
     size_t n, const struct acme_caa_want *w, char *why, size_t whylen);
+
+struct acme_caa_lookup;
+
+/*
+ * Decide CAA for the DNS name `ident` (no "*."): ask it and all its
+ * parents at once, judge the closest non-empty RRset by acme_caa_permits.
+ * `done` gets ok 1, or 0 with "caa" (forbidden) or "dns" (a lookup
+ * failed before a decision), as a probe's; it runs once from the loop.
+ * `want`'s strings are borrowed until then.  NULL when the queries
+ * could not be sent (done is not called).
+ */
+struct acme_caa_lookup *acme_caa_lookup_start(struct acme_dns *dns,
+    const char *ident, const struct acme_caa_want *want,
+    acme_probe_done_fn *done, void *arg);
+/* Stop a lookup whose callback has not run; NULL is fine. */
+void acme_caa_lookup_cancel(struct acme_caa_lookup *l);
 
 #endif

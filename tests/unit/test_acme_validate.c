@@ -215,6 +215,7 @@ struct fixture {
 	struct bufferevent *tls_conns[16];
 	size_t n_tls_conns;
 	int silent_fd, silent_port;
+	int http_hits; /* requests the http-01 server answered */
 	/* outcome */
 	int called, ok;
 	char problem[64], detail[ACME_DETAIL_MAX];
@@ -230,6 +231,7 @@ http_cb(struct evhttp_request *req, void *arg)
 	char loc[256];
 	size_t i;
 
+	f->http_hits++;
 	for (i = 0; i < MAX_ROUTES && f->routes[i].path != NULL; i++) {
 		if (strcmp(uri, f->routes[i].path) != 0)
 			continue;
@@ -963,6 +965,88 @@ test_caa_live(void **state)
 	    0);
 	caa_run(f, "x.caa-sf.example.com", 0);
 	expect_fail(f, "dns", "SERVFAIL looking up CAA for caa-sf.example.com");
+
+	/* All names are asked at once, but the closest RRset decides: a
+	 * parent's SERVFAIL no longer matters (Boulder's parseResults). */
+	assert_int_equal(
+	    mgmt_post("/set-servfail", "{\"host\":\"caa-sfp.example.com.\"}"),
+	    0);
+	add_caa("x.caa-sfp.example.com", "issue", OUR_CA);
+	caa_run(f, "x.caa-sfp.example.com", 0);
+	expect_ok(f);
+}
+
+static void silent_server(struct fixture *f);
+
+/* CAA runs beside the challenge: a forbidding record ends the validation
+ * while the http-01 server is still silent, instead of a timeout. */
+static void
+test_caa_beside_challenge(void **state)
+{
+	struct fixture *f = *state;
+
+	silent_server(f);
+	f->cfg.http01_port = f->silent_port;
+	add_caa("caa-first.example.com", "issue", "other-ca.example");
+	caa_run(f, "caa-first.example.com", 0);
+	expect_fail(f, "caa", "CAA record for caa-first.example.com");
+}
+
+/* Run the loop for ms milliseconds. */
+static void
+spin(struct fixture *f, int ms)
+{
+	struct timeval tv = {0, ms * 1000};
+
+	event_base_loopexit(f->base, &tv);
+	event_base_dispatch(f->base);
+}
+
+/* A held validation resolves names but neither connects nor answers
+ * until released; a cancelled one never does either. */
+static void
+test_held(void **state)
+{
+	struct fixture *f = *state;
+	struct acme_challenge_req req = {
+	    ACME_HTTP_01, 0, "held.example.com", TOKEN, KEYAUTH, 0, NULL};
+	struct acme_challenge_req missing = {ACME_DNS_01, 0,
+	    "held-missing.example.com", TOKEN, KEYAUTH, 0, NULL};
+	struct timeval guard = {15, 0};
+	struct acme_validation *val;
+
+	f->routes[0] = (struct route){CHALL_PATH, 200, KEYAUTH, NULL};
+	start_validator(f);
+	assert_non_null(val = acme_validate_held(f->v, &req, done_cb, f));
+	spin(f, 300);
+	assert_int_equal(f->called, 0);
+	assert_int_equal(f->http_hits, 0);
+	acme_validation_release(val);
+	event_base_loopexit(f->base, &guard);
+	event_base_dispatch(f->base);
+	assert_int_equal(f->called, 1);
+	expect_ok(f);
+	assert_int_equal(f->http_hits, 1);
+
+	/* Decided while held (no TXT record): the answer waits. */
+	f->called = 0;
+	assert_non_null(val = acme_validate_held(f->v, &missing, done_cb, f));
+	spin(f, 300);
+	assert_int_equal(f->called, 0);
+	acme_validation_release(val);
+	event_base_loopexit(f->base, &guard);
+	event_base_dispatch(f->base);
+	assert_int_equal(f->called, 1);
+	expect_fail(f, "unauthorized", "No TXT record");
+
+	/* Cancelled while held: nothing is fetched, nothing answers. */
+	f->called = 0;
+	assert_non_null(val = acme_validate_held(f->v, &req, done_cb, f));
+	spin(f, 300);
+	acme_validation_cancel(val);
+	spin(f, 100);
+	assert_int_equal(f->called, 0);
+	assert_int_equal(f->http_hits, 1);
 }
 
 /* Build CAA RDATA: flags, tag length, tag, value. */
@@ -1223,6 +1307,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_tlsalpn_no_alpn, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_caa_live, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_caa_beside_challenge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_held, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
