@@ -106,12 +106,21 @@ struct bench {
 	struct slot *slots;
 	double *lat_ms;
 	double t0, elapsed;
+	double cpu0, cpu; /* this driver's CPU seconds, timed part */
 	long next, done, nlat, failed, badnonce, requests, polls, warm;
 	int stopped;
 };
 
 static void slot_send_signed(struct slot *s);
 static void order_start(struct slot *s);
+
+/* The timed part is over: wall time and this driver's CPU time. */
+static void
+clock_stop(struct bench *b)
+{
+	b->elapsed = bstat_now() - b->t0;
+	b->cpu = bstat_cpu() - b->cpu0;
+}
 
 /* Print the error queue (if any) and clear it. */
 static void
@@ -291,7 +300,7 @@ order_end(struct slot *s, int ok)
 	s->token[0] = '\0';
 	s->order = -1;
 	if (++b->done == b->o->n) {
-		b->elapsed = bstat_now() - b->t0;
+		clock_stop(b);
 		event_base_loopbreak(b->base);
 	} else if (b->next < b->o->n)
 		order_start(s);
@@ -620,6 +629,7 @@ on_nonce(struct slot *s, long code)
 	/* Warm-up: every slot has a connection and a nonce; start. */
 	if (++b->warm == b->o->c) {
 		b->t0 = bstat_now();
+		b->cpu0 = bstat_cpu();
 		b->requests = 0;
 		for (i = 0; i < b->o->c; i++)
 			order_start(&b->slots[i]);
@@ -727,7 +737,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	fprintf(stderr, "bench_acme %s: %ld s timeout, %ld orders not done\n",
 	    b->o->label, b->o->timeout_s, b->o->n - b->done);
 	b->failed += b->o->n - b->done;
-	b->elapsed = bstat_now() - b->t0;
+	clock_stop(b);
 	event_base_loopbreak(b->base);
 }
 
@@ -882,9 +892,10 @@ report(struct bench *b)
 	    bstat_percentile(b->lat_ms, b->nlat, 99), b->failed, b->badnonce);
 	fprintf(stderr,
 	    "bench_acme %s: %.2f s, %ld requests (%.1f/order), "
-	    "%ld polls\n",
+	    "%ld polls, driver CPU %.2f ms/order\n",
 	    o->label, b->elapsed, b->requests,
-	    (double)b->requests / (double)o->n, b->polls);
+	    (double)b->requests / (double)o->n, b->polls,
+	    b->cpu * 1000 / (double)o->n);
 	fflush(stdout);
 }
 

@@ -124,18 +124,33 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ), enrolld $REV," \
 
 status=0
 OUT=$DIR/results
-# bench NAME C N: one bench_acme run; its line goes to stdout and $OUT.
+TICK=$(getconf CLK_TCK)
+# cpu_ticks PID: user + system clock ticks the process has used so far.
+cpu_ticks()
+{
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+# bench NAME C N: one bench_acme run; its line goes to stdout and $OUT,
+# then (stderr) the CPU per order of the server and of the mock DNS.
 bench()
 {
-	local dir cacert
+	local dir cacert srv=$ENRPID s0 d0
 	if [ "$1" = pebble ]; then
 		dir=https://127.0.0.1:$PEB/dir cacert=$DIR/peb-ca.pem
+		srv=$PEBBLE
 	else
 		dir=https://127.0.0.1:$ENR/acme/directory
 		cacert=$DIR/inst/ca.pem
 	fi
+	s0=$(cpu_ticks "$srv") d0=$(cpu_ticks "$CTS")
 	"$BENCH" --dir "$dir" --cacert "$cacert" -n "$3" -c "$2" \
 	    --http-port "$HTTP01" --poll-ms "$POLL_MS" --label "$1" | tee -a "$OUT" || status=1
+	echo "$1 c=$2: server CPU" \
+	    "$(awk -v a="$s0" -v b="$(cpu_ticks "$srv")" -v t="$TICK" -v n="$3" \
+		'BEGIN { printf "%.2f", (b - a) * 1000 / t / n }') ms/order," \
+	    "mock DNS $(awk -v a="$d0" -v b="$(cpu_ticks "$CTS")" -v t="$TICK" \
+		-v n="$3" 'BEGIN { printf "%.2f", (b - a) * 1000 / t / n }')" \
+	    "ms/order" >&2
 }
 
 bench pebble 1 "$N1"

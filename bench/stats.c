@@ -2,9 +2,21 @@
  * Clock and latency figures shared by the load drivers (see stats.h).
  */
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "bench/stats.h"
+
+double
+bstat_cpu(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) == -1)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 double
 bstat_now(void)
