@@ -134,6 +134,14 @@ static const char *const stmt_sql[ST_MAX] = {
         " status = ?5, json = ?6, expires = ?8,"
         " version = version + 1"
         " WHERE kind = ?1 AND id = ?2 AND version = ?9" OBJ_LIVE(7),
+    /* The same when key1, key2 and expires stay as they are, the usual
+     * case (a status change): SQLite leaves an index alone when the
+     * statement sets none of its columns, so this writes one page where
+     * ST_OBJ_UPDATE rewrites three index entries too. */
+    [ST_OBJ_UPDATE_BODY] =
+        "UPDATE objects SET status = ?5, json = ?6, version = version + 1"
+        " WHERE kind = ?1 AND id = ?2 AND version = ?9 AND key1 IS ?3"
+        " AND key2 IS ?4 AND expires = ?8" OBJ_LIVE(7),
     [ST_OBJ_DELETE] =
         "DELETE FROM objects WHERE kind = ?1 AND id = ?2" OBJ_LIVE(3),
     [ST_OBJ_GET] = OBJ_COLS " WHERE kind = ?1 AND id = ?2" OBJ_LIVE(3),

@@ -46,21 +46,17 @@ obj_bind_key(struct sqlite_conn *c, sqlite3_stmt *st, const char *kind,
 }
 
 /*
- * Insert (o->version 0) or update (the stored version must be
- * o->version).  0 written, 1 conflict, -1 error.
+ * Run one put statement (`which`) for `o`: 0 it changed the row, 1 it
+ * changed nothing, -1 error.
  */
-int
-sqlst_obj_put(void *conn, const struct store_obj *o)
+static int
+obj_put_run(
+    struct sqlite_conn *c, enum stmt_id which, const struct store_obj *o)
 {
-	struct sqlite_conn *c = conn;
 	sqlite3_stmt *st;
 	int e;
 
-	if (obj_key_check(o->kind, o->id, 1) == -1 || o->json == NULL ||
-	    o->version < 0)
-		return -1;
-	if ((st = sqlst_stmt_get(
-	         c, o->version == 0 ? ST_OBJ_INSERT : ST_OBJ_UPDATE)) == NULL ||
+	if ((st = sqlst_stmt_get(c, which)) == NULL ||
 	    obj_bind_key(c, st, o->kind, o->id, 7) == -1)
 		return -1;
 	/* SQLITE_OK is 0: any failed bind leaves e non-zero. */
@@ -79,6 +75,27 @@ sqlst_obj_put(void *conn, const struct store_obj *o)
 	if (sqlst_stmt_exec(c, st, "obj_put") == -1)
 		return -1;
 	return sqlite3_changes(c->db) == 1 ? 0 : 1;
+}
+
+/*
+ * Insert (o->version 0) or update (the stored version must be
+ * o->version).  0 written, 1 conflict, -1 error.  An update first tries
+ * the statement that leaves the keys (and so the indexes) alone.
+ */
+int
+sqlst_obj_put(void *conn, const struct store_obj *o)
+{
+	struct sqlite_conn *c = conn;
+	int r;
+
+	if (obj_key_check(o->kind, o->id, 1) == -1 || o->json == NULL ||
+	    o->version < 0)
+		return -1;
+	if (o->version == 0)
+		return obj_put_run(c, ST_OBJ_INSERT, o);
+	if ((r = obj_put_run(c, ST_OBJ_UPDATE_BODY, o)) != 1)
+		return r;
+	return obj_put_run(c, ST_OBJ_UPDATE, o);
 }
 
 /* 0 deleted, 1 absent or expired, -1 error. */

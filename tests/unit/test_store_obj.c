@@ -308,6 +308,26 @@ test_update_versions(void **state)
 	assert_string_equal(got.json, "{\"v\":2}");
 	store_obj_clear(&got);
 
+	/* Keys unchanged (the statement that leaves the indexes alone):
+	 * the body changes, the version moves, the key is still found. */
+	o.version = 2;
+	o.json = (char *)"{\"v\":3}";
+	o.status = (char *)"valid";
+	assert_int_equal(put1(f->c, &o), 0);
+	assert_int_equal(store_obj_get(f->c, "acme.order", "O", &got), 0);
+	assert_int_equal(got.version, 3);
+	assert_string_equal(got.json, "{\"v\":3}");
+	assert_string_equal(got.status, "valid");
+	assert_string_equal(got.key1, "acct");
+	store_obj_clear(&got);
+	/* ... and a stale version with the same keys still conflicts. */
+	o.version = 2;
+	o.json = (char *)"{\"v\":\"lost\"}";
+	assert_int_equal(put1(f->c, &o), 1);
+	assert_int_equal(store_obj_get(f->c, "acme.order", "O", &got), 0);
+	assert_int_equal(got.version, 3);
+	store_obj_clear(&got);
+
 	/* Updating what does not exist is a conflict too. */
 	o = obj("acme.order", "ghost", NULL, NULL, "{}");
 	o.version = 3;
