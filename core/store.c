@@ -34,13 +34,21 @@ static const struct store_ops *const store_drivers[] = {
 /* Expired objects are swept at most this often (seconds). */
 #define STORE_EXPIRE_EVERY 60
 
-enum txn_op_type { TXN_PUT, TXN_DELETE, TXN_CERT, TXN_AUDIT, TXN_REVOKE };
+enum txn_op_type {
+	TXN_PUT,
+	TXN_DELETE,
+	TXN_CERT,
+	TXN_AUDIT,
+	TXN_REVOKE,
+	TXN_NONCE_ADD,
+	TXN_NONCE_TAKE
+};
 
 /* One write of a set.  Everything it points to is owned. */
 struct txn_op {
 	struct txn_op *next;
 	enum txn_op_type type;
-	struct store_obj obj;      /* PUT; DELETE uses kind and id only */
+	struct store_obj obj;      /* PUT; DELETE uses kind and id, NONCE id */
 	struct cert_record *rec;   /* CERT */
 	struct audit_record audit; /* AUDIT: its strings point into str */
 	char *str[AUDIT_NSTR];
@@ -281,6 +289,34 @@ out:
 	return rc;
 }
 
+/* A token operation: the token is bounded here, like an object key. */
+static int
+txn_nonce(struct store_txn *t, enum txn_op_type type, const char *nonce)
+{
+	struct txn_op *op = NULL;
+
+	if (t == NULL || nonce == NULL || *nonce == '\0' ||
+	    strlen(nonce) > STORE_OBJ_ID_MAX || (op = op_new(type)) == NULL ||
+	    dup_opt(nonce, &op->obj.id) == -1) {
+		op_free(op);
+		return -1;
+	}
+	op_append(t, op);
+	return 0;
+}
+
+int
+store_txn_nonce_add(struct store_txn *t, const char *nonce)
+{
+	return txn_nonce(t, TXN_NONCE_ADD, nonce);
+}
+
+int
+store_txn_nonce_take(struct store_txn *t, const char *nonce)
+{
+	return txn_nonce(t, TXN_NONCE_TAKE, nonce);
+}
+
 int
 store_txn_cert(struct store_txn *t, struct cert_record *rec)
 {
@@ -365,6 +401,12 @@ txn_write(const struct store_ops *ops, void *conn, const struct store_txn *t)
 		case TXN_REVOKE:
 			r = ops->cert_revoke(
 			    conn, op->obj.id, op->revoked_at, op->reason);
+			break;
+		case TXN_NONCE_ADD:
+			r = ops->nonce_put(conn, op->obj.id);
+			break;
+		case TXN_NONCE_TAKE:
+			r = ops->nonce_take(conn, op->obj.id);
 			break;
 		}
 	}
@@ -805,6 +847,17 @@ store_obj_get(struct store_conn *c, const char *kind, const char *id,
     struct store_obj *out)
 {
 	return c->ops->obj_get(c->conn, kind, id, out);
+}
+
+int
+store_nonce_live(struct store_conn *c, const char *nonce)
+{
+	int r;
+
+	if (nonce == NULL || *nonce == '\0' || strlen(nonce) > STORE_OBJ_ID_MAX)
+		return 0;
+	r = c->ops->nonce_get(c->conn, nonce);
+	return r == -1 ? -1 : r == 0;
 }
 
 int

@@ -112,8 +112,14 @@ struct store_ops {
 	int (*savepoint)(void *conn);
 	int (*release)(void *conn);
 	int (*rollback_to)(void *conn);
-	/* Housekeeping: delete a bounded number of objects expired at
-	 * `now`, inside the caller's transaction.  0 / -1. */
+	/* One-time tokens (store_nonce_make), against the current time:
+	 * put 0 / -1; take 0 taken, 1 absent or expired; get 0 present,
+	 * 1 absent or expired. */
+	int (*nonce_put)(void *conn, const char *nonce);
+	int (*nonce_take)(void *conn, const char *nonce);
+	int (*nonce_get)(void *conn, const char *nonce);
+	/* Housekeeping: delete a bounded number of objects and tokens
+	 * expired at `now`, inside the caller's transaction.  0 / -1. */
 	int (*obj_expire)(void *conn, time_t now);
 	void (*close)(void *conn);
 	/* MAY: one read snapshot over several lookups (one lock and one
@@ -192,6 +198,22 @@ int store_obj_find(struct store_conn *c, const char *kind, int which,
  * at or after `since` (rate limits).  -1 on error. */
 long store_obj_count(struct store_conn *c, const char *kind, int which,
     const char *value, time_t since);
+/*
+ * One-time tokens (ACME nonces), shared by every node on the store.  A
+ * token begins with its expiry, eight lowercase hex digits of Unix time,
+ * then 22 random base64url characters: tokens sort by expiry, so a
+ * driver keeps them in a small table of their own and sweeps it without
+ * an index.  Taking one is a write that conflicts when it is gone, so a
+ * token is used once however many nodes see it.
+ */
+#define STORE_NONCE_LEN 30
+
+/* A fresh token expiring at `expires` into buf (at least
+ * STORE_NONCE_LEN + 1 bytes).  0 / -1. */
+int store_nonce_make(char *buf, size_t len, time_t expires);
+/* 1 when `nonce` is stored and unexpired, 0 when not, -1 on error. */
+int store_nonce_live(struct store_conn *c, const char *nonce);
+
 /* Run the lookups on `c` up to store_read_end() in one snapshot.  Best
  * effort: without it each lookup runs alone.  Nothing may be written on
  * `c` in between (store_txn_run). */
@@ -214,6 +236,10 @@ int store_txn_put(struct store_txn *t, const struct store_obj *o);
 /* Delete exactly one unexpired object: conflict when it is absent (a
  * nonce consumed twice).  0 / -1. */
 int store_txn_delete(struct store_txn *t, const char *kind, const char *id);
+/* Store a token from store_nonce_make / take one: a conflict when it is
+ * absent or expired (used twice).  Copied.  0 / -1. */
+int store_txn_nonce_add(struct store_txn *t, const char *nonce);
+int store_txn_nonce_take(struct store_txn *t, const char *nonce);
 /* Revoke a valid certificate (RFC 5280 CRLReason `reason`): a conflict
  * when it is absent or already revoked.  0 / -1. */
 int store_txn_revoke(

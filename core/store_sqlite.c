@@ -72,6 +72,12 @@ static const char *const migrations[] = {
     "CREATE INDEX objects_key1 ON objects(kind, key1);"
     "CREATE INDEX objects_key2 ON objects(kind, key2);"
     "CREATE INDEX objects_expires ON objects(expires) WHERE expires > 0;",
+    /* v3: one-time tokens in a table of their own (core/store.h).  As
+     * objects, every nonce written and taken touched five b-trees; here
+     * one, and the newest tokens share its last page.  Nonces issued
+     * before are dropped: a client answered badNonce takes a fresh one. */
+    "CREATE TABLE nonces (id TEXT PRIMARY KEY) WITHOUT ROWID;"
+    "DELETE FROM objects WHERE kind = 'acme.nonce';",
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
@@ -153,6 +159,13 @@ static const char *const stmt_sql[ST_MAX] = {
                       " AND key1 = ?2 AND created >= ?4" OBJ_LIVE(3),
     [ST_OBJ_COUNT2] = "SELECT COUNT(*) FROM objects WHERE kind = ?1"
                       " AND key2 = ?2 AND created >= ?4" OBJ_LIVE(3),
+    /* Tokens: ?2 and ?1 of EXPIRE are the current time as a token
+     * prefix, so `id >= ?2` means unexpired (store_sqlite_obj.c). */
+    [ST_NONCE_PUT] = "INSERT INTO nonces(id) VALUES (?1)",
+    [ST_NONCE_TAKE] = "DELETE FROM nonces WHERE id = ?1 AND id >= ?2",
+    [ST_NONCE_GET] = "SELECT 1 FROM nonces WHERE id = ?1 AND id >= ?2",
+    [ST_NONCE_EXPIRE] = "DELETE FROM nonces WHERE id IN (SELECT id FROM"
+                        " nonces WHERE id < ?1 LIMIT 1000)",
     /* Bounded so that housekeeping never holds the write lock long. */
     [ST_OBJ_EXPIRE] = "DELETE FROM objects WHERE rowid IN (SELECT rowid"
                       " FROM objects WHERE expires > 0 AND expires <= ?1"
@@ -731,6 +744,9 @@ const struct store_ops store_sqlite_ops = {
     .savepoint = sqlite_savepoint,
     .release = sqlite_release,
     .rollback_to = sqlite_rollback_to,
+    .nonce_put = sqlst_nonce_put,
+    .nonce_take = sqlst_nonce_take,
+    .nonce_get = sqlst_nonce_get,
     .obj_expire = sqlst_obj_expire,
     .close = sqlite_close,
     .read_begin = sqlite_read_begin,

@@ -32,6 +32,10 @@ enum stmt_id {
 	ST_OBJ_INSERT,
 	ST_OBJ_UPDATE,
 	ST_OBJ_UPDATE_BODY,
+	ST_NONCE_PUT,
+	ST_NONCE_TAKE,
+	ST_NONCE_GET,
+	ST_NONCE_EXPIRE,
 	ST_OBJ_DELETE,
 	ST_OBJ_GET,
 	ST_OBJ_FIND1,
@@ -77,5 +81,8 @@ int sqlst_obj_find(void *conn, const char *kind, int which, const char *value,
 long sqlst_obj_count(
     void *conn, const char *kind, int which, const char *value, time_t since);
 int sqlst_obj_expire(void *conn, time_t now);
+int sqlst_nonce_put(void *conn, const char *nonce);
+int sqlst_nonce_take(void *conn, const char *nonce);
+int sqlst_nonce_get(void *conn, const char *nonce);
 
 #endif

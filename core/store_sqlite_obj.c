@@ -1,9 +1,11 @@
 /*
  * The SQLite storage driver, protocol objects (struct store_obj,
  * core/store.h): optimistic puts, deletes and lookups by key on the
- * objects table, every query hiding expired rows.  The statements
+ * objects table, every query hiding expired rows; and the one-time
+ * tokens of the nonces table.  The statements
  * themselves are in store_sqlite.c; see core/store_sqlite_int.h.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -236,11 +238,19 @@ sqlst_obj_count(
 	return n;
 }
 
+/* `t` as the prefix of a token expiring then (core/store.h). */
+static void
+nonce_time_key(time_t t, char buf[9])
+{
+	snprintf(buf, 9, "%08llx", (unsigned long long)t & 0xffffffffULL);
+}
+
 int
 sqlst_obj_expire(void *conn, time_t now)
 {
 	struct sqlite_conn *c = conn;
 	sqlite3_stmt *st;
+	char key[9];
 
 	if ((st = sqlst_stmt_get(c, ST_OBJ_EXPIRE)) == NULL)
 		return -1;
@@ -249,5 +259,77 @@ sqlst_obj_expire(void *conn, time_t now)
 		sqlst_stmt_done(st);
 		return -1;
 	}
-	return sqlst_stmt_exec(c, st, "obj_expire");
+	if (sqlst_stmt_exec(c, st, "obj_expire") == -1 ||
+	    (st = sqlst_stmt_get(c, ST_NONCE_EXPIRE)) == NULL)
+		return -1;
+	nonce_time_key(now, key);
+	if (sqlst_bind_text(st, 1, key) != SQLITE_OK) {
+		sqlst_log(c, "nonce_expire bind");
+		sqlst_stmt_done(st);
+		return -1;
+	}
+	return sqlst_stmt_exec(c, st, "nonce_expire");
+}
+
+/* Bind the token (?1) and, for all but PUT, now as a prefix (?2). */
+static sqlite3_stmt *
+nonce_stmt(struct sqlite_conn *c, enum stmt_id which, const char *nonce)
+{
+	sqlite3_stmt *st;
+	char key[9];
+	int e;
+
+	if ((st = sqlst_stmt_get(c, which)) == NULL)
+		return NULL;
+	e = sqlst_bind_text(st, 1, nonce);
+	if (which != ST_NONCE_PUT) {
+		nonce_time_key(time(NULL), key);
+		/* SQLITE_TRANSIENT: key is on this stack. */
+		e |= sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+	}
+	if (e != SQLITE_OK) {
+		sqlst_log(c, "nonce bind");
+		sqlst_stmt_done(st);
+		return NULL;
+	}
+	return st;
+}
+
+int
+sqlst_nonce_put(void *conn, const char *nonce)
+{
+	struct sqlite_conn *c = conn;
+	sqlite3_stmt *st;
+
+	if ((st = nonce_stmt(c, ST_NONCE_PUT, nonce)) == NULL)
+		return -1;
+	return sqlst_stmt_exec(c, st, "nonce_put");
+}
+
+int
+sqlst_nonce_take(void *conn, const char *nonce)
+{
+	struct sqlite_conn *c = conn;
+	sqlite3_stmt *st;
+
+	if ((st = nonce_stmt(c, ST_NONCE_TAKE, nonce)) == NULL ||
+	    sqlst_stmt_exec(c, st, "nonce_take") == -1)
+		return -1;
+	return sqlite3_changes(c->db) == 1 ? 0 : 1;
+}
+
+int
+sqlst_nonce_get(void *conn, const char *nonce)
+{
+	struct sqlite_conn *c = conn;
+	sqlite3_stmt *st;
+	int r;
+
+	if ((st = nonce_stmt(c, ST_NONCE_GET, nonce)) == NULL)
+		return -1;
+	r = sqlite3_step(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		sqlst_log(c, "nonce_get");
+	sqlst_stmt_done(st);
+	return r == SQLITE_ROW ? 0 : r == SQLITE_DONE ? 1 : -1;
 }

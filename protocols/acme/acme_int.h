@@ -36,9 +36,8 @@ struct profile;
 #define ACME_KIND_ACCOUNT "acme.account" /* key1 thumbprint */
 #define ACME_KIND_ORDER "acme.order"     /* key1 account id */
 #define ACME_KIND_AUTHZ "acme.authz"     /* key1 account, key2 order */
-#define ACME_KIND_NONCE "acme.nonce"
-#define ACME_KIND_EAB "acme.eab"     /* key1 bound account id */
-#define ACME_KIND_VFAIL "acme.vfail" /* key1 account: failed validation */
+#define ACME_KIND_EAB "acme.eab"         /* key1 bound account id */
+#define ACME_KIND_VFAIL "acme.vfail"     /* key1 account: failed validation */
 
 #define ACME_ID_LEN 22 /* base64url of 16 random bytes */
 #define ACME_MAX_IDENTS 100
@@ -119,7 +118,7 @@ struct acme_req {
 	struct store_obj account; /* the kid's account (kind NULL if none) */
 	char thumbprint[64];      /* of the signing JWK (jwk requests) */
 	struct store_txn *txn;    /* the writes of this request */
-	char nonce_new[32];
+	char nonce_new[STORE_NONCE_LEN + 1];
 	/* The reply, sent after the commit. */
 	int status;
 	json_t *body; /* JSON reply, or NULL */

@@ -149,16 +149,10 @@ acme_req_free(struct acme_req *ar)
 static int
 acme_nonce_add(struct acme_req *ar)
 {
-	struct store_obj o;
-
-	if (acme_random_id(ar->nonce_new, sizeof(ar->nonce_new)) == -1)
+	if (store_nonce_make(ar->nonce_new, sizeof(ar->nonce_new),
+	        time(NULL) + ar->acme->cfg.nonce_lifetime_s) == -1)
 		return -1;
-	memset(&o, 0, sizeof(o));
-	o.kind = ACME_KIND_NONCE;
-	o.id = ar->nonce_new;
-	o.json = "{}";
-	o.expires = time(NULL) + ar->acme->cfg.nonce_lifetime_s;
-	return store_txn_put(ar->txn, &o);
+	return store_txn_nonce_add(ar->txn, ar->nonce_new);
 }
 
 static void
@@ -365,8 +359,6 @@ static int
 auth_nonce(struct acme_req *ar)
 {
 	const char *nonce = jws_nonce(ar->jws);
-	struct store_obj o;
-	int found;
 
 	if (nonce == NULL || strlen(nonce) > 64) {
 		acme_req_problem(ar, 400, ACME_ERR_BAD_NONCE,
@@ -374,15 +366,12 @@ auth_nonce(struct acme_req *ar)
 		    "(RFC 8555 §6.5)");
 		return -1;
 	}
-	memset(&o, 0, sizeof(o));
-	found = store_obj_get(ar->sc, ACME_KIND_NONCE, nonce, &o);
-	store_obj_clear(&o);
-	if (found != 0) {
+	if (store_nonce_live(ar->sc, nonce) != 1) {
 		acme_req_problem(ar, 400, ACME_ERR_BAD_NONCE,
 		    "unknown, expired or already used nonce");
 		return -1;
 	}
-	if (store_txn_delete(ar->txn, ACME_KIND_NONCE, nonce) == -1) {
+	if (store_txn_nonce_take(ar->txn, nonce) == -1) {
 		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
 		return -1;
 	}

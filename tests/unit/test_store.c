@@ -415,17 +415,17 @@ test_reopen_migrates_once(void **state)
 	struct store_conn *c;
 	struct store *st;
 
-	/* v1 certificates and audit, v2 protocol objects. */
-	assert_int_equal(query_int("SELECT COUNT(*) FROM schema_version"), 2);
+	/* v1 certificates and audit, v2 protocol objects, v3 tokens. */
+	assert_int_equal(query_int("SELECT COUNT(*) FROM schema_version"), 3);
 	assert_non_null(st = store_open("sqlite", tdb.path));
 	assert_non_null(c = store_conn_open(st));
 	assert_int_equal(store_cert_get(c, "0A1B2C3D4E5F6071", &got), 0);
 	cert_record_clear(&got);
 	store_conn_close(c);
 	store_close(st);
-	assert_int_equal(query_int("SELECT COUNT(*) FROM schema_version"), 2);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM schema_version"), 3);
 	assert_int_equal(
-	    query_int("SELECT MAX(version) FROM schema_version"), 2);
+	    query_int("SELECT MAX(version) FROM schema_version"), 3);
 	/* WAL is a property of the file: it stays after close. */
 	assert_int_equal(query_int("SELECT COUNT(*) FROM pragma_journal_mode "
 	                           "WHERE journal_mode = 'wal'"),

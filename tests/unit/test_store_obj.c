@@ -335,18 +335,80 @@ test_update_versions(void **state)
 	assert_int_equal(present(f->c, "acme.order", "ghost"), 0);
 }
 
-/* A nonce is consumed exactly once. */
+/* An object is deleted exactly once. */
 static void
 test_delete_twice(void **state)
 {
 	struct fx *f = *state;
-	struct store_obj n = obj("acme.nonce", "n-1", NULL, NULL, "{}");
+	struct store_obj n = obj("scep.txn", "n-1", NULL, NULL, "{}");
 
 	assert_int_equal(put1(f->c, &n), 0);
-	assert_int_equal(del1(f->c, "acme.nonce", "n-1"), 0);
-	assert_int_equal(present(f->c, "acme.nonce", "n-1"), 0);
-	assert_int_equal(del1(f->c, "acme.nonce", "n-1"), 1);
-	assert_int_equal(del1(f->c, "acme.nonce", "never"), 1);
+	assert_int_equal(del1(f->c, "scep.txn", "n-1"), 0);
+	assert_int_equal(present(f->c, "scep.txn", "n-1"), 0);
+	assert_int_equal(del1(f->c, "scep.txn", "n-1"), 1);
+	assert_int_equal(del1(f->c, "scep.txn", "never"), 1);
+}
+
+/* Run one token operation (add 1, take 0) in its own set. */
+static int
+nonce1(struct store_conn *c, const char *nonce, int add)
+{
+	struct store_txn *t;
+
+	if ((t = store_txn_new()) == NULL ||
+	    (add ? store_txn_nonce_add(t, nonce)
+	         : store_txn_nonce_take(t, nonce)) == -1) {
+		store_txn_free(t);
+		return -2;
+	}
+	return store_txn_run(c, t);
+}
+
+/* A token is taken exactly once, and not at all once expired; the
+ * writer's sweep removes the expired ones. */
+static void
+test_nonces(void **state)
+{
+	struct fx *f = *state;
+	struct waiter w = {.want = 1};
+	struct slot s = {.w = &w};
+	struct store_txn *t;
+	char live[STORE_NONCE_LEN + 1], old[STORE_NONCE_LEN + 1];
+	char small[STORE_NONCE_LEN], prefix[9];
+	time_t now = time(NULL);
+
+	assert_int_equal(store_nonce_make(small, sizeof(small), now), -1);
+	assert_int_equal(store_nonce_make(live, sizeof(live), now + 60), 0);
+	assert_int_equal(strlen(live), STORE_NONCE_LEN);
+	snprintf(
+	    prefix, sizeof(prefix), "%08llx", (unsigned long long)(now + 60));
+	assert_memory_equal(live, prefix, 8);
+	assert_int_equal(store_nonce_make(old, sizeof(old), now - 5), 0);
+	assert_string_not_equal(live, old);
+
+	assert_int_equal(store_nonce_live(f->c, live), 0);
+	assert_int_equal(nonce1(f->c, live, 1), 0);
+	assert_int_equal(nonce1(f->c, old, 1), 0);
+	assert_int_equal(store_nonce_live(f->c, live), 1);
+	assert_int_equal(store_nonce_live(f->c, old), 0);
+	assert_int_equal(store_nonce_live(f->c, ""), 0);
+	assert_int_equal(nonce1(f->c, old, 0), 1);
+	assert_int_equal(nonce1(f->c, live, 0), 0);
+	assert_int_equal(store_nonce_live(f->c, live), 0);
+	assert_int_equal(nonce1(f->c, live, 0), 1);
+	assert_int_equal(nonce1(f->c, "never-issued", 0), 1);
+
+	/* The expired token is still a row until the writer sweeps. */
+	assert_int_equal(query_int(tdb.path, "SELECT COUNT(*) FROM nonces"), 1);
+	assert_non_null(w.base = event_base_new());
+	assert_non_null(t = store_txn_new());
+	assert_int_equal(store_txn_nonce_add(t, live), 0);
+	assert_int_equal(store_submit_txn(f->st, w.base, t, slot_done, &s), 0);
+	assert_int_equal(wait_all(&w), 0);
+	assert_int_equal(s.rc, 0);
+	event_base_free(w.base);
+	assert_int_equal(query_int(tdb.path, "SELECT COUNT(*) FROM nonces"), 1);
+	assert_int_equal(store_nonce_live(f->c, live), 1);
 }
 
 struct found {
@@ -826,9 +888,9 @@ test_migrate_v1(void **state)
 	store_conn_close(c);
 	store_close(st);
 	assert_int_equal(
-	    query_int(v1path, "SELECT MAX(version) FROM schema_version"), 2);
+	    query_int(v1path, "SELECT MAX(version) FROM schema_version"), 3);
 	assert_int_equal(
-	    query_int(v1path, "SELECT COUNT(*) FROM schema_version"), 2);
+	    query_int(v1path, "SELECT COUNT(*) FROM schema_version"), 3);
 	assert_int_equal(query_int(v1path,
 	                     "SELECT COUNT(*) FROM sqlite_master "
 	                     "WHERE type = 'index' AND name "
@@ -864,6 +926,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_concurrent, fx_setup, fx_teardown),
 	    cmocka_unit_test(test_migrate_v1),
+	    cmocka_unit_test_setup_teardown(test_nonces, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
