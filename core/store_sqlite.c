@@ -284,8 +284,6 @@ proto_parse(const char *s, enum enroll_proto *out)
 	return -1;
 }
 
-#define STORE_SQLITE_MMAP "268435456" /* bytes of the file mapped */
-
 /* The PRAGMAs every connection needs.  0 / -1. */
 static int
 sqlite_configure(struct sqlite_conn *c)
@@ -297,11 +295,7 @@ sqlite_configure(struct sqlite_conn *c)
 	if (sqlite3_busy_timeout(c->db, SQLITE_BUSY_MS) != SQLITE_OK ||
 	    sqlite3_exec(c->db,
 	        "PRAGMA synchronous = FULL;"
-	        "PRAGMA foreign_keys = ON;"
-	        /* Read the database file through a mapping: a reader's page
-	         * cache is dropped whenever another connection commits, and
-	         * re-reading a page is then a memory access, not a pread. */
-	        "PRAGMA mmap_size = " STORE_SQLITE_MMAP ";",
+	        "PRAGMA foreign_keys = ON;",
 	        NULL, NULL, NULL) != SQLITE_OK) {
 		sqlst_log(c, "pragma");
 		goto out;
