@@ -37,6 +37,7 @@
 #include "bench/stats.h"
 #include "core/curl_ev.h"
 #include "core/jws_sign.h"
+#include "core/server.h"
 
 #define BENCH_MAX_REPLY (64 * 1024) /* a chain of a few PEM certs */
 #define BENCH_ORDER_S 120.0         /* one order may take this long */
@@ -816,27 +817,6 @@ out:
 	return rc;
 }
 
-/*
- * The event base.  With epoll's change list, the socket libcurl drops
- * when a transfer ends and takes again for the next request on the same
- * connection costs one epoll_ctl instead of two (no descriptor here is
- * dup'ed, the case the change list gets wrong).  NULL on error.
- */
-static struct event_base *
-loop_base(void)
-{
-	struct event_config *cfg;
-	struct event_base *base = NULL;
-
-	if ((cfg = event_config_new()) == NULL)
-		return NULL;
-	if (event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) ==
-	    0)
-		base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return base;
-}
-
 /* Event base, multi handle, responder, slots.  0 / -1. */
 static int
 setup_loop(struct bench *b)
@@ -847,7 +827,7 @@ setup_loop(struct bench *b)
 
 	b->t0 = bstat_now(); /* again when the warm-up is over */
 
-	if ((b->base = loop_base()) == NULL ||
+	if ((b->base = server_loop_base()) == NULL ||
 	    (b->deadline = evtimer_new(b->base, on_deadline, b)) == NULL ||
 	    (b->cev = curl_ev_new(b->base, on_done, b)) == NULL ||
 	    (b->http = evhttp_new(b->base)) == NULL)

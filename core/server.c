@@ -476,15 +476,8 @@ worker_evhttp(struct server *srv, struct worker *w, int tls)
 	return http;
 }
 
-/*
- * A worker's loop.  With epoll's change list, the many enable/disable
- * pairs a request makes on its bufferevent (read off while the reply is
- * computed, write on and off around it) cost one epoll_ctl per file
- * descriptor and loop turn instead of one each.  Its documented hazard,
- * a file descriptor cloned by dup(), does not arise here.
- */
-static struct event_base *
-worker_base(void)
+struct event_base *
+server_loop_base(void)
 {
 	struct event_config *cfg;
 	struct event_base *base = NULL;
@@ -505,7 +498,7 @@ worker_setup(struct server *srv, struct worker *w)
 {
 	size_t i;
 
-	if ((w->base = worker_base()) == NULL ||
+	if ((w->base = server_loop_base()) == NULL ||
 	    (w->http = worker_evhttp(srv, w, 1)) == NULL ||
 	    (w->http_plain = worker_evhttp(srv, w, 0)) == NULL)
 		return -1;

@@ -28,6 +28,15 @@ int server_run(struct server *srv);
 
 void server_free(struct server *srv);
 
+struct event_base;
+/*
+ * A new event loop as the workers run theirs: epoll's change list, so
+ * the enable/disable pairs a connection makes within one loop turn cost
+ * one epoll_ctl instead of one each.  Its documented hazard, a file
+ * descriptor cloned by dup(), must not arise on it.  NULL on error.
+ */
+struct event_base *server_loop_base(void);
+
 /*
  * Block SIGTERM, SIGINT and SIGPIPE in the calling thread and every
  * thread it creates afterwards; server_run takes the first two with

@@ -270,6 +270,24 @@ test_insert_conflict(void **state)
 	store_obj_clear(&got);
 }
 
+/* Order "O" of test_update_versions as stored: its keys stay "acct" and
+ * "finalize" through every update. */
+static void
+expect_order(struct store_conn *c, long version, const char *json,
+    const char *status, time_t created)
+{
+	struct store_obj got;
+
+	assert_int_equal(store_obj_get(c, "acme.order", "O", &got), 0);
+	assert_int_equal(got.version, version);
+	assert_string_equal(got.json, json);
+	assert_string_equal(got.status, status);
+	assert_string_equal(got.key1, "acct");
+	assert_string_equal(got.key2, "finalize");
+	assert_int_equal(got.created, created);
+	store_obj_clear(&got);
+}
+
 /* Updates name the version read; a stale one conflicts. */
 static void
 test_update_versions(void **state)
@@ -290,13 +308,7 @@ test_update_versions(void **state)
 	o.status = (char *)"ready";
 	o.key2 = (char *)"finalize";
 	assert_int_equal(put1(f->c, &o), 0);
-	assert_int_equal(store_obj_get(f->c, "acme.order", "O", &got), 0);
-	assert_int_equal(got.version, 2);
-	assert_string_equal(got.json, "{\"v\":2}");
-	assert_string_equal(got.status, "ready");
-	assert_string_equal(got.key2, "finalize");
-	assert_int_equal(got.created, created);
-	store_obj_clear(&got);
+	expect_order(f->c, 2, "{\"v\":2}", "ready", created);
 
 	/* Another worker still holds version 1. */
 	free(stale.json);
@@ -314,12 +326,7 @@ test_update_versions(void **state)
 	o.json = (char *)"{\"v\":3}";
 	o.status = (char *)"valid";
 	assert_int_equal(put1(f->c, &o), 0);
-	assert_int_equal(store_obj_get(f->c, "acme.order", "O", &got), 0);
-	assert_int_equal(got.version, 3);
-	assert_string_equal(got.json, "{\"v\":3}");
-	assert_string_equal(got.status, "valid");
-	assert_string_equal(got.key1, "acct");
-	store_obj_clear(&got);
+	expect_order(f->c, 3, "{\"v\":3}", "valid", created);
 	/* ... and a stale version with the same keys still conflicts. */
 	o.version = 2;
 	o.json = (char *)"{\"v\":\"lost\"}";
