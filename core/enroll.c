@@ -149,6 +149,13 @@ enroll_stored(int rc, void *arg)
 {
 	struct enroll_job *job = arg;
 
+	if (rc == 1 && job->with_cert) {
+		enroll_audit(job, "error", ENROLL_CONFLICT,
+		    "the request changed meanwhile; nothing was stored");
+		enroll_finish(job, ENROLL_CONFLICT,
+		    "the request changed meanwhile; retry");
+		return;
+	}
 	if (rc == -1) {
 		enroll_audit(job, "error", ENROLL_STORE_ERROR,
 		    "the certificate could not be stored");
@@ -159,9 +166,24 @@ enroll_stored(int rc, void *arg)
 	enroll_finish(job, ENROLL_OK, NULL);
 }
 
+/* The caller's own writes (req->with_cert), when it still waits for
+ * this very enrollment.  0 / -1. */
+static int
+enroll_with_cert(struct enroll_job *job, struct store_txn *t)
+{
+	struct enroll_req *req = job->req;
+
+	if (req->with_cert == NULL || job->answered || job->deferred ||
+	    job->approval_version > 0)
+		return 0;
+	job->with_cert = 1;
+	return req->with_cert(req->with_cert_arg, job->serial, t);
+}
+
 /*
  * One durable transaction: the policy's decision, the certificate and
- * its "issued" record.  Takes rec.
+ * its "issued" record, and the caller's writes that go with it.  Takes
+ * rec.
  */
 static void
 enroll_store(struct enroll_job *job, struct cert_record *rec,
@@ -187,6 +209,11 @@ enroll_store(struct enroll_job *job, struct cert_record *rec,
 	            job->approval_version, job->serial) == -1)) {
 		store_txn_free(t);
 		goto fail;
+	}
+	if (enroll_with_cert(job, t) == -1) {
+		store_txn_free(t);
+		enroll_finish(job, ENROLL_INTERNAL, "out of memory");
+		return;
 	}
 	if (store_submit_txn(
 	        gateway_store(job->gw), job->base, t, enroll_stored, job) == -1)

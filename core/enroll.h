@@ -58,7 +58,8 @@ enum enroll_reason {
 	ENROLL_NOT_FOUND,
 	ENROLL_BACKEND_ERROR, /* CA backend failed */
 	ENROLL_STORE_ERROR,   /* durable storage failed */
-	ENROLL_INTERNAL,      /* allocation failure, bug */
+	ENROLL_CONFLICT, /* the caller's writes with the certificate conflicted */
+	ENROLL_INTERNAL, /* allocation failure, bug */
 	ENROLL_SHUTTING_DOWN,
 	ENROLL_REASON_MAX
 };
@@ -78,6 +79,8 @@ struct enroll_ident {
 	unsigned char ip[16]; /* IDENT_IP only: raw address */
 	size_t ip_len;        /* 4 or 16 for IDENT_IP, else 0 */
 };
+
+struct store_txn;
 
 struct enroll_req {
 	char id[20]; /* request id, also in log lines */
@@ -102,6 +105,10 @@ struct enroll_req {
 	EVP_PKEY *csr_key;
 	int csr_sig_ok; /* with csr_key: 1 when the CSR signature verified
 	                 * at parse */
+	/* Optional (enroll_store_fn): the caller's writes that commit with
+	 * the certificate; borrowed argument. */
+	int (*with_cert)(void *arg, const char *serial, struct store_txn *t);
+	void *with_cert_arg;
 };
 
 /* New empty request with a fresh random id.  NULL on allocation failure. */
@@ -141,6 +148,17 @@ struct enroll_result {
 struct enroll_job;
 struct gateway;
 struct event_base;
+
+/*
+ * req->with_cert: called on the loop once the certificate exists and
+ * before it is stored, while the caller still waits for its answer (not
+ * for a request that an operator or an upstream CA decides later).  It
+ * adds to `t`, the certificate's own durable transaction, what must be
+ * written with it (ACME: the order that now names it, the request's
+ * nonce), sparing a second commit.  0, or -1 to fail the enrollment
+ * (ENROLL_INTERNAL).  When the additions conflict, nothing of `t` is
+ * written and the enrollment ends ENROLL_CONFLICT.
+ */
 
 /* Called exactly once on the event loop of `base` given to enroll_submit,
  * unless the job was cancelled first. */

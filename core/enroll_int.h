@@ -33,6 +33,7 @@ struct enroll_job {
 	int wait_seconds;      /* deferred: the backend's defer_seconds */
 	enum enroll_reason fail_reason; /* deferred: recorded, then answered */
 	char fail_detail[256];
+	int with_cert;  /* req->with_cert added to the certificate's set */
 	int submitting; /* inside enroll_submit: caller frees */
 	int finished;
 };

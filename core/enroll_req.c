@@ -31,6 +31,7 @@ static const char *const reason_codes[ENROLL_REASON_MAX] = {
     [ENROLL_NOT_FOUND] = "notFound",
     [ENROLL_BACKEND_ERROR] = "backendError",
     [ENROLL_STORE_ERROR] = "storeError",
+    [ENROLL_CONFLICT] = "conflict",
     [ENROLL_INTERNAL] = "internalError",
     [ENROLL_SHUTTING_DOWN] = "shuttingDown",
 };

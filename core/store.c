@@ -193,6 +193,19 @@ op_append(struct store_txn *t, struct txn_op *op)
 	t->n_ops++;
 }
 
+void
+store_txn_move(struct store_txn *to, struct store_txn *from)
+{
+	if (from->head == NULL)
+		return;
+	*to->tail = from->head;
+	to->tail = from->tail;
+	to->n_ops += from->n_ops;
+	from->head = NULL;
+	from->tail = &from->head;
+	from->n_ops = 0;
+}
+
 size_t
 store_txn_size(const struct store_txn *t)
 {

@@ -248,6 +248,9 @@ int store_txn_revoke(
 int store_txn_cert(struct store_txn *t, struct cert_record *rec);
 int store_txn_audit(struct store_txn *t, const struct audit_record *a);
 
+/* Move every write of `from` to the end of `to`; `from` is left empty
+ * (its lightness unchanged).  Both non-NULL. */
+void store_txn_move(struct store_txn *to, struct store_txn *from);
 /* How many writes the set holds. */
 size_t store_txn_size(const struct store_txn *t);
 /*

@@ -33,7 +33,8 @@ struct finalize {
 	struct acme_req *ar;
 	struct store_obj order;
 	json_t *doc;
-	int polling; /* a processing order polled, not a finalize */
+	int polling;   /* a processing order polled, not a finalize */
+	int with_cert; /* the order went into the certificate's commit */
 };
 
 static const char *
@@ -56,6 +57,8 @@ reason_problem(enum enroll_reason r, int *status)
 		return ACME_ERR_REJECTED_ID;
 	case ENROLL_IDENT_UNSUPPORTED:
 		return ACME_ERR_UNSUPPORTED_ID;
+	case ENROLL_CONFLICT: /* another finalize, or the nonce reused */
+		return ACME_ERR_BAD_NONCE;
 	case ENROLL_UNAUTHORIZED:
 		*status = 403;
 		return ACME_ERR_UNAUTHORIZED;
@@ -75,12 +78,12 @@ finalize_free(struct finalize *f)
 
 /*
  * Record the order's new status (with its certificate's serial, or the
- * problem that made it invalid) in the request's transaction and answer
- * with the order.  Frees f.
+ * problem that made it invalid; error taken) in the request's
+ * transaction.  0 / -1.
  */
-static void
-finalize_set(struct acme_req *ar, struct finalize *f, const char *status,
-    const char *serial, json_t *error)
+static int
+finalize_update(
+    struct finalize *f, const char *status, const char *serial, json_t *error)
 {
 	json_object_set_new(f->doc, "status", json_string(status));
 	if (serial != NULL)
@@ -90,18 +93,52 @@ finalize_set(struct acme_req *ar, struct finalize *f, const char *status,
 	free(f->order.status);
 	f->order.status = strdup(status);
 	if (f->order.status == NULL ||
-	    acme_obj_save(ar->txn, &f->order, f->doc) == -1) {
-		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
-		finalize_free(f);
-		return;
-	}
+	    acme_obj_save(f->ar->txn, &f->order, f->doc) == -1)
+		return -1;
+	return 0;
+}
+
+/* The reply: the order as it now stands.  Frees f. */
+static void
+finalize_reply(struct acme_req *ar, struct finalize *f, const char *status)
+{
 	if (strcmp(status, "processing") == 0)
 		ar->retry_after = ar->acme->cfg.retry_after_s;
 	ar->body = acme_order_render(ar, f->order.id, f->doc, status);
 	acme_url(
 	    ar, ar->location, sizeof(ar->location), "order/%s", f->order.id);
 	finalize_free(f);
+}
+
+/* Update the order, commit and answer with it.  Frees f. */
+static void
+finalize_set(struct acme_req *ar, struct finalize *f, const char *status,
+    const char *serial, json_t *error)
+{
+	if (finalize_update(f, status, serial, error) == -1) {
+		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
+		finalize_free(f);
+		return;
+	}
+	finalize_reply(ar, f, status);
 	acme_req_commit(ar);
+}
+
+/*
+ * req->with_cert: the valid order naming the certificate, and this
+ * request's nonces, commit in the certificate's own transaction; one
+ * durable commit per finalize instead of two.  0 / -1.
+ */
+static int
+finalize_with_cert(void *arg, const char *serial, struct store_txn *t)
+{
+	struct finalize *f = arg;
+
+	if (finalize_update(f, "valid", serial, NULL) == -1 ||
+	    acme_req_commit_into(f->ar, t) == -1)
+		return -1;
+	f->with_cert = 1;
+	return 0;
 }
 
 /* The pipeline's answer to a finalize, or to a poll of a processing
@@ -115,6 +152,11 @@ finalize_done(
 	const char *type, *detail;
 	int status;
 
+	if (res->reason == ENROLL_OK && f->with_cert) {
+		finalize_reply(ar, f, "valid");
+		acme_req_send_now(ar);
+		return;
+	}
 	if (res->reason == ENROLL_OK) {
 		finalize_set(ar, f, "valid", res->serial, NULL);
 		return;
@@ -249,6 +291,8 @@ acme_finalize(struct acme_req *ar, const char *id)
 		finalize_free(f);
 		return;
 	}
+	req->with_cert = finalize_with_cert;
+	req->with_cert_arg = f;
 	/* The order's status is "ready" in storage: set it only when the
 	 * certificate exists, in the same transaction as the reply.
 	 * finalize_done may run (and end ar) before this returns, so the

@@ -174,6 +174,10 @@ void acme_req_commit(struct acme_req *ar);
 void acme_req_free(struct acme_req *ar);
 /* Send the prepared reply without writing anything (no nonce). */
 void acme_req_send_now(struct acme_req *ar);
+/* Instead of acme_req_commit: hand ar->txn (plus the reply's fresh nonce)
+ * over to `t`, a transaction someone else commits, then acme_req_send_now
+ * once it has.  0 / -1. */
+int acme_req_commit_into(struct acme_req *ar, struct store_txn *t);
 
 /* URL of a resource: base + "/" + path parts. */
 void acme_url(const struct acme_req *ar, char *out, size_t outsz,

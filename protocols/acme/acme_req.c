@@ -212,6 +212,15 @@ acme_req_send_now(struct acme_req *ar)
 	acme_req_send(ar);
 }
 
+int
+acme_req_commit_into(struct acme_req *ar, struct store_txn *t)
+{
+	if (acme_nonce_add(ar) == -1)
+		return -1;
+	store_txn_move(t, ar->txn);
+	return 0;
+}
+
 static void
 acme_problem_committed(int rc, void *arg)
 {

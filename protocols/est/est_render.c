@@ -61,6 +61,7 @@ est_render_status(enum enroll_reason reason, unsigned *retry_after)
 		return 503;
 	case ENROLL_UNKNOWN_PROFILE: /* init checked every profile */
 	case ENROLL_STORE_ERROR:
+	case ENROLL_CONFLICT: /* EST adds no writes of its own */
 	case ENROLL_INTERNAL:
 	case ENROLL_REASON_MAX:
 		break;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Broken and edge-case ACME requests against a running enrolld.
 
-usage: acme_bad_cases.py CAFILE DIRECTORY_URL HTTP01_PORT
+usage: acme_bad_cases.py CAFILE DIRECTORY_URL HTTP01_PORT DATABASE
 
 Names under example.com are allowed; example.org is not (the instance is
 made with --allow-domain example.com and wildcards allowed).  Each row of
@@ -18,7 +18,9 @@ import datetime
 import hashlib
 import hmac
 import json
+import sqlite3
 import sys
+import threading
 import traceback
 
 from cryptography import x509
@@ -38,7 +40,8 @@ class Ctx:
     """What the rows share: the server, the http-01 responder, account A
     (ES256) with one issued certificate, and account B."""
 
-    def __init__(self, cafile, directory, port):
+    def __init__(self, cafile, directory, port, database):
+        self.database = database  # read only, for what HTTP cannot show
         self.srv = Server(directory, cafile)
         self.base = directory.rsplit("/", 1)[0]
         self.http = Http01(port)
@@ -479,6 +482,55 @@ def unknown_cert(c):
     return c.a.post(c.base + "/cert/0123456789ABCDEF")
 
 
+def finalize_race(c):
+    """Two finalizes of one ready order, signed first, sent at once.  One
+    wins; the other finds the order no longer ready, or (both having read
+    it ready) loses the commit, and then its certificate is not stored:
+    the order and the certificate are written together."""
+    n = c.name("race")
+    o = c.ready_order(c.a, [n])
+    url = o.body["finalize"]
+    bodies = []
+    for _ in range(2):
+        p = {"alg": "ES256", "nonce": c.srv.nonce(), "url": url,
+             "kid": c.a.kid}
+        bodies.append(json.dumps(jws(c.a.key, p, {
+            "csr": b64u(csr_der(new_key(), [n]))})).encode())
+    out = [None, None]
+
+    def send(i):
+        out[i] = c.srv.request("POST", url, body=bodies[i], ctype=JOSE)
+    threads = [threading.Thread(target=send, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [r for r in out if r.status == 200]
+    lost = [r for r in out if r.status != 200]
+    if len(won) != 1:
+        raise RuntimeError("want one 200, got %r" % out)
+    c.race = (n, lost[0])
+    return won[0]
+
+
+def race_one_certificate(c, r):
+    n, lost = c.race
+    if (lost.status, lost.type) not in ((403, "orderNotReady"),
+                                        (400, "badNonce")):
+        return "the losing finalize got %r" % lost
+    if r.body.get("status") != "valid":
+        return "the winner's order is %r" % r.body
+    db = sqlite3.connect("file:%s?mode=ro" % c.database, uri=True)
+    try:
+        stored = db.execute("SELECT COUNT(*) FROM certificates WHERE "
+                            "sans = ?", ("DNS:" + n,)).fetchone()[0]
+    finally:
+        db.close()
+    if stored != 1:
+        return "%d certificates stored for %s, want 1" % (stored, n)
+    return None
+
+
 def get_new_order(c):
     return c.srv.request("GET", c.srv.dir["newOrder"])
 
@@ -511,6 +563,8 @@ CASES = [
     ("CSR names an extra domain", 400, "badCSR", csr_extra_domain),
     ("finalize before the order is ready", 403, "orderNotReady",
      finalize_not_ready),
+    ("two finalizes at once store one certificate", 200, None,
+     finalize_race, race_one_certificate),
     ("account key as certificate key", 400, "badCSR",
      account_key_as_cert_key),
     ("name outside allow_suffixes", 400, "rejectedIdentifier",
@@ -619,11 +673,11 @@ def judge(c, row):
 
 
 def main(argv):
-    if len(argv) != 4:
+    if len(argv) != 5:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     try:
-        c = Ctx(argv[1], argv[2], int(argv[3]))
+        c = Ctx(argv[1], argv[2], int(argv[3]), argv[4])
     except Exception:
         print("FAIL - setup (accounts, first certificate):")
         traceback.print_exc(file=sys.stdout)

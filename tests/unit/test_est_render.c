@@ -48,6 +48,7 @@ test_status(void **state)
 	    {ENROLL_UNKNOWN_PROFILE, 500, 0},
 	    {ENROLL_BACKEND_ERROR, 503, 30},
 	    {ENROLL_STORE_ERROR, 500, 0},
+	    {ENROLL_CONFLICT, 500, 0},
 	    {ENROLL_INTERNAL, 500, 0},
 	    {ENROLL_SHUTTING_DOWN, 503, 30},
 	    {(enum enroll_reason)999, 500, 0},
