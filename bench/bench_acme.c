@@ -12,35 +12,44 @@
  * {} -> poll the authz every MS until valid -> finalize -> poll the order
  * until valid (when the server answers "processing") -> certificate,
  * whose leaf must carry the order's key.  One event loop (libevent) runs
- * libcurl's multi-socket interface and the http-01 responder
+ * the HTTPS client (libevent's evhttp over OpenSSL bufferevents, one
+ * keep-alive connection per slot) and the http-01 responder
  * (127.0.0.1:H), which answers the tokens the slots have learnt.
  * See bench/README.md for the method.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "bench/acme_opts.h"
 #include "bench/csr.h"
 #include "bench/stats.h"
-#include "core/curl_ev.h"
 #include "core/jws_sign.h"
 #include "core/server.h"
 
 #define BENCH_MAX_REPLY (64 * 1024) /* a chain of a few PEM certs */
 #define BENCH_ORDER_S 120.0         /* one order may take this long */
+#define BENCH_REQUEST_S 60          /* one request may wait this long */
 #define BENCH_SHOW_ERRORS 5
 #define CHALL_PREFIX "/.well-known/acme-challenge/"
 #define ERR_BADNONCE "urn:ietf:params:acme:error:badNonce"
@@ -60,6 +69,36 @@ enum step {
 static const char *const step_names[] = {"newNonce", "newOrder", "authz",
     "challenge", "authz poll", "finalize", "order poll", "certificate"};
 
+/* The server: where to connect and whom to trust (--dir, --cacert). */
+struct origin {
+	SSL_CTX *ctx;
+	char host[256];      /* address or name to connect to and verify */
+	char authority[300]; /* host[:port] as in --dir: the Host header */
+	ev_uint16_t port;
+	int is_ip; /* the certificate must name this address; no SNI */
+};
+
+/* A reply as the transport hands it over; valid during the call only. */
+struct reply {
+	long code;         /* HTTP status, 0 when the request failed */
+	const char *error; /* then why; lives as long as the connection */
+	struct evkeyvalq *headers;
+	struct evbuffer *body; /* at most BENCH_MAX_REPLY - 1 bytes */
+};
+
+typedef void reply_fn(void *arg, const struct reply *r);
+
+/* One keep-alive HTTPS connection to the origin; one request at a time. */
+struct conn {
+	const struct origin *og;
+	struct evhttp_connection *evcon;
+	reply_fn *done; /* for the request in flight */
+	void *arg;
+	const char *error; /* set by conn_on_error for conn_on_reply */
+	char tls_error[128];
+	evutil_socket_t nodelay_fd; /* the socket has TCP_NODELAY; or -1 */
+};
+
 /* One order to place; made before the clock starts. */
 struct order {
 	EVP_PKEY *key;
@@ -72,11 +111,11 @@ struct bench;
 /* One of C concurrent order runners, with its own connection. */
 struct slot {
 	struct bench *b;
-	CURL *easy;
+	struct conn conn;
 	struct event *pause; /* between polls */
 	long order;          /* index in b->orders, -1 when idle */
 	enum step step;
-	int busy;        /* added to the multi */
+	long sync_code;  /* set-up: status of the reply, -1 failed, 0 waiting */
 	int fetching;    /* a HEAD newNonce runs before the signed POST */
 	int retried;     /* the badNonce retry of this POST is used */
 	double start;    /* newOrder sent */
@@ -86,20 +125,17 @@ struct slot {
 	char *order_url, *authz_url, *chall_url, *final_url, *cert_url;
 	char nonce[256];
 	char location[1024];
-	char token[256]; /* http-01 token this slot answers for */
-	unsigned char *buf;
+	char token[256];    /* http-01 token this slot answers for */
+	unsigned char *buf; /* the reply's body, NUL-terminated */
 	size_t len;
-	int overflow;
 };
 
 struct bench {
 	const struct bacme_opts *o;
 	struct event_base *base;
 	struct event *deadline;
-	struct curl_ev *cev;
-	CURLM *multi; /* cev's, borrowed */
 	struct evhttp *http;
-	struct curl_slist *hdrs;
+	struct origin origin;
 	struct jws_sign_key *acct; /* ES256 account key */
 	char *kid;                 /* its URL once registered */
 	json_t *dir;
@@ -114,6 +150,7 @@ struct bench {
 
 static void slot_send_signed(struct slot *s);
 static void order_start(struct slot *s);
+static void on_reply(void *arg, const struct reply *r);
 
 /* The timed part is over: wall time and this driver's CPU time. */
 static void
@@ -152,84 +189,336 @@ make_orders(struct bench *b)
 	return 0;
 }
 
-/* Copy the value of header line `line` (n bytes) into dst when it fits. */
+/*
+ * Split an https URL into its authority (host[:port], *alen bytes from
+ * *auth) and its request-target (from the first '/' on).  0, or -1
+ * when url is not https or has no path.
+ */
+static int
+url_split(const char *url, const char **auth, size_t *alen, const char **target)
+{
+	const char *path;
+
+	if (strncasecmp(url, "https://", 8) != 0 ||
+	    (path = strchr(url + 8, '/')) == NULL)
+		return -1;
+	*auth = url + 8;
+	*alen = (size_t)(path - *auth);
+	*target = path;
+	return 0;
+}
+
+/* A client context that trusts the CAs in `cafile` only, or NULL. */
+static SSL_CTX *
+tls_ctx_new(const char *cafile)
+{
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_load_verify_file(ctx, cafile) != 1) {
+		fprintf(
+		    stderr, "bench_acme: cannot load CAs from %s\n", cafile);
+		ssl_errors();
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+/*
+ * og for the server of the https URL `url`, whose certificate must chain
+ * to `cafile` and name the URL's host.  0, or -1 (said on stderr).
+ */
+static int
+origin_init(struct origin *og, const char *url, const char *cafile)
+{
+	struct evhttp_uri *uri;
+	const char *auth, *target, *host = NULL;
+	unsigned char bin[16];
+	size_t alen, hlen = 0;
+	int port = -1;
+
+	if ((uri = evhttp_uri_parse(url)) != NULL &&
+	    (host = evhttp_uri_get_host(uri)) != NULL) {
+		port = evhttp_uri_get_port(uri);
+		hlen = strlen(host);
+		if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']')
+			host++, hlen -= 2; /* an IPv6 literal */
+	}
+	if (host == NULL || hlen == 0 || hlen >= sizeof(og->host) ||
+	    url_split(url, &auth, &alen, &target) == -1 ||
+	    alen >= sizeof(og->authority)) {
+		fprintf(stderr, "bench_acme: not an https URL: %s\n", url);
+		if (uri != NULL)
+			evhttp_uri_free(uri);
+		return -1;
+	}
+	memcpy(og->host, host, hlen);
+	og->host[hlen] = '\0';
+	memcpy(og->authority, auth, alen);
+	og->authority[alen] = '\0';
+	og->port = port == -1 ? 443 : (ev_uint16_t)port;
+	og->is_ip = inet_pton(AF_INET, og->host, bin) == 1 ||
+	    inet_pton(AF_INET6, og->host, bin) == 1;
+	evhttp_uri_free(uri);
+	return (og->ctx = tls_ctx_new(cafile)) != NULL ? 0 : -1;
+}
+
+/*
+ * An OpenSSL bufferevent for a connection to og, not connected yet:
+ * it verifies the server's certificate against og's CAs and host.
+ */
+static struct bufferevent *
+conn_bev(const struct origin *og, struct event_base *base)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+	int ok;
+
+	if ((ssl = SSL_new(og->ctx)) == NULL)
+		goto fail;
+	/* An address is matched against the iPAddress names; SNI and
+	 * host names are for DNS names only. */
+	if (og->is_ip)
+		ok = X509_VERIFY_PARAM_set1_ip_asc(
+		         SSL_get0_param(ssl), og->host) == 1;
+	else
+		ok = SSL_set1_host(ssl, og->host) == 1 &&
+		    SSL_set_tlsext_host_name(ssl, og->host) == 1;
+	if (!ok)
+		goto fail;
+	bev = bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		goto fail; /* ssl is not taken on failure */
+	/* Replies are read by their length; a peer that closes without
+	 * close_notify is not an error. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+fail:
+	ssl_errors();
+	SSL_free(ssl);
+	return NULL;
+}
+
+/* evhttp closed c's socket (the server did, or evhttp after an error). */
 static void
-header_value(
-    const char *line, size_t n, size_t namelen, char *dst, size_t dstsz)
+conn_on_close(struct evhttp_connection *evcon, void *arg)
 {
-	const char *v = line + namelen;
-	size_t vlen = n - namelen;
+	struct conn *c = arg;
 
-	while (vlen > 0 && (*v == ' ' || *v == '\t'))
-		v++, vlen--;
-	while (vlen > 0 && strchr(" \t\r\n", v[vlen - 1]) != NULL)
-		vlen--;
-	if (vlen < dstsz) {
-		memcpy(dst, v, vlen);
-		dst[vlen] = '\0';
-	}
+	c->nodelay_fd = -1;
 }
 
-/* Keep Replay-Nonce and Location of the reply being read. */
-static size_t
-on_header(char *data, size_t size, size_t nmemb, void *arg)
+/*
+ * Called once a request is queued on c.  evhttp puts its header and its
+ * body in two chains of the output buffer, which the OpenSSL bufferevent
+ * writes (on the next loop pass) as two TLS records, two writes and two
+ * TCP segments: on a connected c both are queued by now, so make them
+ * one.  On a new connection (the socket exists by now, the header comes
+ * after the handshake) set TCP_NODELAY, or a second record would wait
+ * for the server's delayed ACK (40 ms).
+ */
+static void
+conn_sent(struct conn *c)
 {
-	struct slot *s = arg;
-	size_t n = size * nmemb;
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	int one = 1;
 
-	if (n > 13 && strncasecmp(data, "Replay-Nonce:", 13) == 0)
-		header_value(data, n, 13, s->nonce, sizeof(s->nonce));
-	else if (n > 9 && strncasecmp(data, "Location:", 9) == 0)
-		header_value(data, n, 9, s->location, sizeof(s->location));
-	return n;
+	if (fd == -1)
+		return;
+	if (fd == c->nodelay_fd) {
+		/* Out of memory leaves two records: slower, still right. */
+		(void)evbuffer_pullup(bufferevent_get_output(bev), -1);
+		return;
+	}
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+		c->nodelay_fd = fd;
 }
 
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *arg)
+/*
+ * Make c a connection to og on base.  Nothing is sent yet: evhttp
+ * connects on the first request, and again on the next request after
+ * the server closed the connection or a request failed.  0 / -1.
+ */
+static int
+conn_init(struct conn *c, const struct origin *og, struct event_base *base)
 {
-	struct slot *s = arg;
-	size_t n = size * nmemb;
+	struct bufferevent *bev;
 
-	if (n >= BENCH_MAX_REPLY - s->len) {
-		s->overflow = 1;
-		return 0; /* aborts the transfer: the order fails */
+	c->og = og;
+	c->nodelay_fd = -1;
+	if ((bev = conn_bev(og, base)) == NULL)
+		return -1;
+	c->evcon = evhttp_connection_base_bufferevent_new(
+	    base, NULL, bev, og->host, og->port);
+	if (c->evcon == NULL) {
+		bufferevent_free(bev);
+		return -1;
 	}
-	memcpy(s->buf + s->len, data, n);
-	s->len += n;
+	/* Connecting, and each wait for the server to read or answer. */
+	evhttp_connection_set_timeout(c->evcon, BENCH_REQUEST_S);
+	evhttp_connection_set_max_body_size(c->evcon, BENCH_MAX_REPLY - 1);
+	evhttp_connection_set_closecb(c->evcon, conn_on_close, c);
+	return 0;
+}
+
+/* Close c; a request in flight is dropped without its callback. */
+static void
+conn_free(struct conn *c)
+{
+	if (c->evcon != NULL)
+		evhttp_connection_free(c->evcon);
+	c->evcon = NULL;
+}
+
+/*
+ * The TLS reason of a failure on c, or NULL when it was not TLS's.  The
+ * bufferevent keeps OpenSSL's errors and SSL_get_error's code (no
+ * reason: a refused or reset connection has only that one).
+ */
+static const char *
+conn_tls_error(struct conn *c)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+	const char *reason = NULL;
+	unsigned long err;
+
+	while ((err = bufferevent_get_openssl_error(bev)) != 0)
+		if (reason == NULL)
+			reason = ERR_reason_error_string(err);
+	ERR_clear_error();
+	if (reason == NULL)
+		return NULL;
+	snprintf(c->tls_error, sizeof(c->tls_error), "TLS: %s", reason);
+	return c->tls_error;
+}
+
+/* evhttp says why the request in flight failed (before conn_on_reply). */
+static void
+conn_on_error(enum evhttp_request_error e, void *arg)
+{
+	struct conn *c = arg;
+
+	if ((c->error = conn_tls_error(c)) != NULL)
+		return;
+	c->error = e == EVREQ_HTTP_TIMEOUT   ? "timeout"
+	    : e == EVREQ_HTTP_EOF            ? "connection closed"
+	    : e == EVREQ_HTTP_INVALID_HEADER ? "invalid reply"
+	    : e == EVREQ_HTTP_DATA_TOO_LONG  ? "reply too big"
+	                                     : "connection error";
+}
+
+/*
+ * evhttp's completion: hand the reply, or the failure, to the caller of
+ * conn_send.  A failed request comes as NULL after conn_on_error; one
+ * that could not connect (TCP or TLS) as a request with status 0 and
+ * no conn_on_error.
+ */
+static void
+conn_on_reply(struct evhttp_request *req, void *arg)
+{
+	struct conn *c = arg;
+	struct reply r;
+
+	memset(&r, 0, sizeof(r));
+	if (req != NULL)
+		r.code = evhttp_request_get_response_code(req);
+	if (r.code <= 0) {
+		c->nodelay_fd = -1; /* evhttp closed the socket */
+		r.code = 0;
+		if ((r.error = c->error) == NULL &&
+		    (r.error = conn_tls_error(c)) == NULL)
+			r.error = "cannot connect";
+	} else {
+		r.headers = evhttp_request_get_input_headers(req);
+		r.body = evhttp_request_get_input_buffer(req);
+	}
+	c->done(c->arg, &r);
+}
+
+/*
+ * Send a request of `type` to `url` (on c's origin) with `body` (copied;
+ * NULL for none) as application/jose+json.  0: done(arg, reply) will be
+ * called once, from the event loop.  -1: nothing is in flight.
+ */
+static int
+conn_send(struct conn *c, enum evhttp_cmd_type type, const char *url,
+    const char *body, reply_fn *done, void *arg)
+{
+	struct evhttp_request *req;
+	struct evkeyvalq *h;
+	const char *auth, *target;
+	size_t alen;
+
+	if (url_split(url, &auth, &alen, &target) == -1 ||
+	    alen != strlen(c->og->authority) ||
+	    strncasecmp(auth, c->og->authority, alen) != 0 ||
+	    (req = evhttp_request_new(conn_on_reply, c)) == NULL)
+		return -1;
+	evhttp_request_set_error_cb(req, conn_on_error);
+	h = evhttp_request_get_output_headers(req);
+	if (evhttp_add_header(h, "Host", c->og->authority) != 0 ||
+	    (body != NULL &&
+	        (evhttp_add_header(
+	             h, "Content-Type", "application/jose+json") != 0 ||
+	            evbuffer_add(evhttp_request_get_output_buffer(req), body,
+	                strlen(body)) != 0))) {
+		evhttp_request_free(req);
+		return -1;
+	}
+	c->done = done;
+	c->arg = arg;
+	c->error = NULL;
+	/* req is evhttp's from here on, also when this fails. */
+	if (evhttp_make_request(c->evcon, req, type, target) != 0)
+		return -1;
+	conn_sent(c);
+	return 0;
+}
+
+/* Copy a header's value into dst when it is there and fits. */
+static void
+header_copy(const struct evkeyvalq *h, const char *name, char *dst, size_t sz)
+{
+	const char *v = evhttp_find_header(h, name);
+	size_t n;
+
+	if (v != NULL && (n = strlen(v)) < sz)
+		memcpy(dst, v, n + 1);
+}
+
+/* Keep what the ACME logic reads of r: Replay-Nonce, Location, body. */
+static void
+slot_take_reply(struct slot *s, const struct reply *r)
+{
+	if (r->code == 0)
+		return;
+	header_copy(r->headers, "Replay-Nonce", s->nonce, sizeof(s->nonce));
+	header_copy(r->headers, "Location", s->location, sizeof(s->location));
+	/* conn_init bounds the body below BENCH_MAX_REPLY. */
+	s->len = evbuffer_copyout(r->body, s->buf, BENCH_MAX_REPLY - 1);
 	s->buf[s->len] = '\0';
-	return n;
 }
 
-/* The options every request of a slot shares.  0 / -1. */
+/* The connection and buffer of a slot.  0 / -1. */
 static int
 slot_init(struct bench *b, struct slot *s)
 {
 	s->b = b;
 	s->order = -1;
-	if ((s->easy = curl_easy_init()) == NULL ||
-	    (s->buf = malloc(BENCH_MAX_REPLY)) == NULL)
+	if ((s->buf = malloc(BENCH_MAX_REPLY)) == NULL ||
+	    conn_init(&s->conn, &b->origin, b->base) == -1)
 		return -1;
-	curl_easy_setopt(s->easy, CURLOPT_CAINFO, b->o->cacert);
-	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, b->hdrs);
-	curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
-	curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
-	curl_easy_setopt(s->easy, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
-	/* Loopback only: spares the proxy environment look-ups per transfer. */
-	curl_easy_setopt(s->easy, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
 	return 0;
 }
 
 static void
 slot_free(struct slot *s)
 {
-	if (s->busy)
-		curl_multi_remove_handle(s->b->multi, s->easy);
-	curl_easy_cleanup(s->easy);
+	conn_free(&s->conn);
 	if (s->pause != NULL)
 		event_free(s->pause);
 	free(s->buf);
@@ -243,26 +532,18 @@ slot_free(struct slot *s)
 }
 
 /*
- * Make the easy handle of `s` a GET, HEAD or POST of `body` (kept by the
- * caller until the transfer ends) to `url`.
+ * Send a GET, HEAD or POST of `body` (NULL for none) to `url` on the
+ * slot's connection; `done` gets the reply.  0, or -1 with nothing sent.
  */
-static void
-slot_prepare(
-    struct slot *s, const char *method, const char *url, const char *body)
+static int
+slot_request(struct slot *s, enum evhttp_cmd_type type, const char *url,
+    const char *body, reply_fn *done)
 {
 	s->len = 0;
-	s->overflow = 0;
 	s->buf[0] = '\0';
 	s->location[0] = '\0';
 	s->b->requests++;
-	curl_easy_setopt(s->easy, CURLOPT_URL, url);
-	curl_easy_setopt(s->easy, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0);
-	if (body != NULL) {
-		curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(
-		    s->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	} else if (strcmp(method, "GET") == 0)
-		curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
+	return conn_send(&s->conn, type, url, body, done, s);
 }
 
 /* A string member of `doc`, or NULL. */
@@ -350,14 +631,13 @@ order_fail_doc(struct slot *s, long code, const json_t *doc)
 	free(text);
 }
 
+/* A request of the timed part; on_reply takes the reply. */
 static void
-slot_add(struct slot *s)
+slot_send(struct slot *s, enum evhttp_cmd_type type, const char *url,
+    const char *body)
 {
-	if (curl_multi_add_handle(s->b->multi, s->easy) != CURLM_OK) {
-		order_fail(s, "curl_multi_add_handle failed");
-		return;
-	}
-	s->busy = 1;
+	if (slot_request(s, type, url, body, on_reply) == -1)
+		order_fail(s, "cannot send a request to %s", url);
 }
 
 /*
@@ -388,8 +668,7 @@ slot_send_signed(struct slot *s)
 	if (s->nonce[0] == '\0') {
 		/* No nonce came with the last reply: ask (RFC 8555 §7.2). */
 		s->fetching = 1;
-		slot_prepare(s, "HEAD", nurl, NULL);
-		slot_add(s);
+		slot_send(s, EVHTTP_REQ_HEAD, nurl, NULL);
 		return;
 	}
 	free(s->jws);
@@ -400,8 +679,7 @@ slot_send_signed(struct slot *s)
 		order_fail(s, "cannot sign the request");
 		return;
 	}
-	slot_prepare(s, "POST", s->url, s->jws);
-	slot_add(s);
+	slot_send(s, EVHTTP_REQ_POST, s->url, s->jws);
 }
 
 static void
@@ -637,23 +915,22 @@ on_nonce(struct slot *s, long code)
 	}
 }
 
-/* Judge the reply that just ended on `s` and take the next step. */
+/*
+ * Judge the reply that just ended on `s` (HTTP status `code`, or 0 and
+ * why the request failed) and take the next step.
+ */
 static void
-slot_done(struct slot *s, CURLcode result)
+slot_done(struct slot *s, long code, const char *error)
 {
 	json_t *doc = NULL;
-	long code = 0;
 
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
-	if (result != CURLE_OK || s->overflow) {
+	if (code == 0) {
 		if (s->order == -1) {
-			fprintf(stderr, "bench_acme: warm-up: %s\n",
-			    curl_easy_strerror(result));
+			fprintf(stderr, "bench_acme: warm-up: %s\n", error);
 			s->b->stopped = 1;
 			event_base_loopbreak(s->b->base);
 		} else
-			order_fail(s, "%s%s", curl_easy_strerror(result),
-			    s->overflow ? " (reply too big)" : "");
+			order_fail(s, "%s", error);
 		return;
 	}
 	if (s->fetching) {
@@ -686,15 +963,14 @@ slot_done(struct slot *s, CURLcode result)
 	json_decref(doc);
 }
 
-/* A transfer ended (curl_ev_done_fn): hand it to its slot. */
+/* The reply to a request of the timed part or warm-up (reply_fn). */
 static void
-on_done(CURL *easy, CURLcode result, void *arg)
+on_reply(void *arg, const struct reply *r)
 {
-	struct slot *s;
+	struct slot *s = arg;
 
-	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &s);
-	s->busy = 0;
-	slot_done(s, result);
+	slot_take_reply(s, r);
+	slot_done(s, r->code, r->error);
 }
 
 /* http-01 (RFC 8555 §8.3): token "." thumbprint for a token in use. */
@@ -742,25 +1018,39 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(b->base);
 }
 
+/* The reply to a set-up request: keep it, stop waiting (reply_fn). */
+static void
+on_sync_reply(void *arg, const struct reply *r)
+{
+	struct slot *s = arg;
+
+	slot_take_reply(s, r);
+	if (r->code == 0)
+		fprintf(stderr, "bench_acme: %s\n", r->error);
+	s->sync_code = r->code != 0 ? r->code : -1;
+}
+
 /*
- * One synchronous request on `s` (set-up, before the clock): GET the
- * directory, HEAD a nonce, or POST newAccount.  Returns the HTTP status,
- * -1 on a transport error.
+ * One request on `s` before the clock (GET the directory, HEAD a nonce,
+ * POST newAccount): runs the event loop until its reply is in.  Returns
+ * the HTTP status, -1 when the request failed (said on stderr).
  */
 static long
-sync_req(struct slot *s, const char *method, const char *url, const char *body)
+sync_req(struct slot *s, enum evhttp_cmd_type type, const char *url,
+    const char *body)
 {
-	CURLcode res;
-	long code = -1;
-
-	slot_prepare(s, method, url, body);
-	if ((res = curl_easy_perform(s->easy)) != CURLE_OK) {
-		fprintf(stderr, "bench_acme: %s %s: %s\n", method, url,
-		    curl_easy_strerror(res));
+	s->sync_code = 0;
+	if (slot_request(s, type, url, body, on_sync_reply) == -1) {
+		fprintf(
+		    stderr, "bench_acme: cannot send a request to %s\n", url);
 		return -1;
 	}
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
-	return code;
+	while (s->sync_code == 0)
+		if (event_base_loop(s->b->base, EVLOOP_ONCE) != 0) {
+			fprintf(stderr, "bench_acme: no reply from %s\n", url);
+			return -1;
+		}
+	return s->sync_code;
 }
 
 /* A fresh P-256 account key and its signer into b->acct.  0 / -1. */
@@ -789,7 +1079,7 @@ setup_account(struct bench *b)
 
 	memset(&s, 0, sizeof(s));
 	if (slot_init(b, &s) == -1 ||
-	    sync_req(&s, "GET", b->o->dir, NULL) != 200 ||
+	    sync_req(&s, EVHTTP_REQ_GET, b->o->dir, NULL) != 200 ||
 	    (b->dir = json_loadb((char *)s.buf, s.len, 0, NULL)) == NULL ||
 	    jstr(b->dir, "newNonce") == NULL ||
 	    jstr(b->dir, "newAccount") == NULL ||
@@ -798,12 +1088,13 @@ setup_account(struct bench *b)
 		    stderr, "bench_acme: no ACME directory at %s\n", b->o->dir);
 		goto out;
 	}
-	if (sync_req(&s, "HEAD", jstr(b->dir, "newNonce"), NULL) == -1 ||
+	if (sync_req(&s, EVHTTP_REQ_HEAD, jstr(b->dir, "newNonce"), NULL) ==
+	        -1 ||
 	    s.nonce[0] == '\0' ||
 	    (jws = jws_sign_flat(b->acct, jstr(b->dir, "newAccount"), s.nonce,
 	         NULL, "{\"termsOfServiceAgreed\":true}")) == NULL)
 		goto out;
-	code = sync_req(&s, "POST", jstr(b->dir, "newAccount"), jws);
+	code = sync_req(&s, EVHTTP_REQ_POST, jstr(b->dir, "newAccount"), jws);
 	if ((code != 201 && code != 200) || s.location[0] == '\0' ||
 	    (b->kid = strdup(s.location)) == NULL) {
 		fprintf(stderr, "bench_acme: newAccount: HTTP %ld: %.300s\n",
@@ -817,22 +1108,17 @@ out:
 	return rc;
 }
 
-/* Event base, multi handle, responder, slots.  0 / -1. */
+/* Event base, the server's origin, the responder.  0 / -1. */
 static int
 setup_loop(struct bench *b)
 {
 	const struct bacme_opts *o = b->o;
-	struct timeval tv = {o->timeout_s, 0};
-	long i;
-
-	b->t0 = bstat_now(); /* again when the warm-up is over */
 
 	if ((b->base = server_loop_base()) == NULL ||
 	    (b->deadline = evtimer_new(b->base, on_deadline, b)) == NULL ||
-	    (b->cev = curl_ev_new(b->base, on_done, b)) == NULL ||
-	    (b->http = evhttp_new(b->base)) == NULL)
+	    (b->http = evhttp_new(b->base)) == NULL ||
+	    origin_init(&b->origin, o->dir, o->cacert) == -1)
 		return -1;
-	b->multi = curl_ev_multi(b->cev);
 	if (evhttp_bind_socket(b->http, "127.0.0.1", (ev_uint16_t)o->port) ==
 	    -1) {
 		fprintf(stderr, "bench_acme: cannot listen on 127.0.0.1:%ld\n",
@@ -840,9 +1126,18 @@ setup_loop(struct bench *b)
 		return -1;
 	}
 	evhttp_set_gencb(b->http, on_http01, b);
-	curl_multi_setopt(b->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->c);
-	curl_multi_setopt(b->multi, CURLMOPT_MAXCONNECTS, o->c);
-	for (i = 0; i < o->c; i++) {
+	return 0;
+}
+
+/* The slots, each sending its warm-up HEAD newNonce; the deadline. */
+static int
+setup_slots(struct bench *b)
+{
+	struct timeval tv = {b->o->timeout_s, 0};
+	long i;
+
+	b->t0 = bstat_now(); /* again when the warm-up is over */
+	for (i = 0; i < b->o->c; i++) {
 		struct slot *s = &b->slots[i];
 
 		if (slot_init(b, s) == -1 ||
@@ -850,10 +1145,9 @@ setup_loop(struct bench *b)
 			return -1;
 		/* Warm-up: a nonce, and the slot's TLS connection. */
 		s->fetching = 1;
-		slot_prepare(s, "HEAD", jstr(b->dir, "newNonce"), NULL);
-		if (curl_multi_add_handle(b->multi, s->easy) != CURLM_OK)
+		if (slot_request(s, EVHTTP_REQ_HEAD, jstr(b->dir, "newNonce"),
+		        NULL, on_reply) == -1)
 			return -1;
-		s->busy = 1;
 	}
 	return evtimer_add(b->deadline, &tv);
 }
@@ -887,7 +1181,7 @@ bench_free(struct bench *b)
 	for (i = 0; b->slots != NULL && i < b->o->c; i++)
 		if (b->slots[i].b != NULL)
 			slot_free(&b->slots[i]);
-	curl_ev_free(b->cev);
+	SSL_CTX_free(b->origin.ctx);
 	if (b->http != NULL)
 		evhttp_free(b->http);
 	if (b->deadline != NULL)
@@ -903,7 +1197,6 @@ bench_free(struct bench *b)
 	free(b->slots);
 	free(b->lat_ms);
 	json_decref(b->dir);
-	curl_slist_free_all(b->hdrs);
 	jws_sign_key_free(b->acct);
 	free(b->kid);
 }
@@ -919,13 +1212,11 @@ run(const struct bacme_opts *o)
 	b.orders = calloc((size_t)o->n, sizeof(*b.orders));
 	b.slots = calloc((size_t)o->c, sizeof(*b.slots));
 	b.lat_ms = calloc((size_t)o->n, sizeof(*b.lat_ms));
-	if (b.orders == NULL || b.slots == NULL || b.lat_ms == NULL ||
-	    (b.hdrs = curl_slist_append(
-	         NULL, "Content-Type: application/jose+json")) == NULL ||
-	    curl_slist_append(b.hdrs, "Expect:") == NULL)
+	if (b.orders == NULL || b.slots == NULL || b.lat_ms == NULL)
 		goto out;
 	if (make_orders(&b) == -1 || account_keygen(&b) == -1 ||
-	    setup_account(&b) == -1 || setup_loop(&b) == -1) {
+	    setup_loop(&b) == -1 || setup_account(&b) == -1 ||
+	    setup_slots(&b) == -1) {
 		fprintf(stderr, "bench_acme %s: set-up failed\n", o->label);
 		goto out;
 	}
@@ -947,10 +1238,12 @@ main(int argc, char **argv)
 	int rc;
 
 	bacme_opts_parse(argc, argv, &o);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	/* A write on a connection the server closed must fail (EPIPE, a
+	 * failed request), not kill the driver: OpenSSL's socket BIO uses
+	 * write(2), without MSG_NOSIGNAL. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		return 1;
 	rc = run(&o);
-	curl_global_cleanup();
 	libevent_global_shutdown();
 	return rc;
 }
