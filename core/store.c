@@ -462,10 +462,36 @@ store_expire(struct store *st)
 	}
 }
 
+/* batch_txn for one job.  0 / -1 as batch_txn. */
+static int
+batch_txn_one(struct store *st, struct store_job *j)
+{
+	const struct store_ops *ops = st->ops;
+	int r;
+
+	if (ops->set_durable(st->wconn, !j->txn->light) == -1 ||
+	    ops->begin(st->wconn) == -1)
+		return -1;
+	store_expire(st);
+	if ((r = txn_write(ops, st->wconn, j->txn)) == 0 &&
+	    ops->commit(st->wconn) == 0) {
+		j->rc = 0;
+		return 0;
+	}
+	ops->rollback(st->wconn);
+	if (r != 1)
+		return -1;
+	j->rc = 1;
+	return 0;
+}
+
 /*
  * Write jobs from `first` up to (not including) `end` in one transaction,
- * each under a savepoint: a conflicting job is undone alone (rc 1).
- * 0 when committed (rc set on each job), -1 when all was rolled back.
+ * each under a savepoint: a conflicting job is undone alone (rc 1).  A
+ * job alone needs no savepoint: its conflict undoes the transaction
+ * (and that batch's expiry sweep, which the next sweep redoes).
+ * 0 when committed or the lone job conflicted (rc set on each job), -1
+ * when all was rolled back.
  */
 static int
 batch_txn(struct store *st, struct store_job *first, struct store_job *end)
@@ -473,6 +499,9 @@ batch_txn(struct store *st, struct store_job *first, struct store_job *end)
 	const struct store_ops *ops = st->ops;
 	struct store_job *j;
 	int r;
+
+	if (first->next == end)
+		return batch_txn_one(st, first);
 
 	/* fsync only when some set in the batch must survive a crash. */
 	for (j = first; j != end && j->txn->light; j = j->next)

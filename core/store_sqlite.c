@@ -96,6 +96,10 @@ static const char *const migrations[] = {
  * (busy_timeout) instead of failing on its first INSERT. */
 static const char *const stmt_sql[ST_MAX] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    /* Prepared like the rest: the writer switches between the two for
+     * nearly every batch when light and durable sets alternate. */
+    [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
     /* A worker's read snapshot: no lock until the first lookup. */
     [ST_READ_BEGIN] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -388,13 +392,9 @@ sqlite_set_durable(void *conn, int durable)
 
 	if (c->durable == durable + 1)
 		return 0;
-	if (sqlite3_exec(c->db,
-	        durable ? "PRAGMA synchronous = FULL"
-	                : "PRAGMA synchronous = NORMAL",
-	        NULL, NULL, NULL) != SQLITE_OK) {
-		sqlst_log(c, "synchronous");
+	if (stmt_run(c, durable ? ST_SYNC_FULL : ST_SYNC_NORMAL,
+	        "synchronous") == -1)
 		return -1;
-	}
 	c->durable = durable + 1;
 	return 0;
 }

@@ -382,6 +382,7 @@ test_nonces(void **state)
 	struct store_txn *t;
 	char live[STORE_NONCE_LEN + 1], old[STORE_NONCE_LEN + 1];
 	char small[STORE_NONCE_LEN], prefix[9];
+	struct store_obj lone = obj("scep.txn", "lone", NULL, NULL, "{}");
 	time_t now = time(NULL);
 
 	assert_int_equal(store_nonce_make(small, sizeof(small), now), -1);
@@ -416,6 +417,28 @@ test_nonces(void **state)
 	event_base_free(w.base);
 	assert_int_equal(query_int(tdb.path, "SELECT COUNT(*) FROM nonces"), 1);
 	assert_int_equal(store_nonce_live(f->c, live), 1);
+
+	/* A set alone in its batch that conflicts (the token is gone) is
+	 * undone whole, the object it also wrote included; the writer goes
+	 * on. */
+	w.got = 0;
+	s.rc = -2;
+	assert_non_null(w.base = event_base_new());
+	assert_non_null(t = store_txn_new());
+	assert_int_equal(store_txn_put(t, &lone), 0);
+	assert_int_equal(store_txn_nonce_take(t, old), 0);
+	assert_int_equal(store_submit_txn(f->st, w.base, t, slot_done, &s), 0);
+	assert_int_equal(wait_all(&w), 0);
+	assert_int_equal(s.rc, 1);
+	assert_int_equal(present(f->c, "scep.txn", "lone"), 0);
+	w.got = 0;
+	assert_non_null(t = store_txn_new());
+	assert_int_equal(store_txn_nonce_take(t, live), 0);
+	assert_int_equal(store_submit_txn(f->st, w.base, t, slot_done, &s), 0);
+	assert_int_equal(wait_all(&w), 0);
+	assert_int_equal(s.rc, 0);
+	event_base_free(w.base);
+	assert_int_equal(store_nonce_live(f->c, live), 0);
 }
 
 struct found {
