@@ -295,6 +295,7 @@ conn_bev(const struct origin *og, struct event_base *base)
 	/* Replies are read by their length; a peer that closes without
 	 * close_notify is not an error. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	server_join_writes(bev); /* each request one TLS record */
 	return bev;
 fail:
 	ssl_errors();
@@ -312,13 +313,9 @@ conn_on_close(struct evhttp_connection *evcon, void *arg)
 }
 
 /*
- * Called once a request is queued on c.  evhttp puts its header and its
- * body in two chains of the output buffer, which the OpenSSL bufferevent
- * writes (on the next loop pass) as two TLS records, two writes and two
- * TCP segments: on a connected c both are queued by now, so make them
- * one.  On a new connection (the socket exists by now, the header comes
- * after the handshake) set TCP_NODELAY, or a second record would wait
- * for the server's delayed ACK (40 ms).
+ * Called once a request is queued on c.  On a new connection (its socket
+ * exists by now) set TCP_NODELAY, or a write after the handshake would
+ * wait for the server's delayed ACK (40 ms).
  */
 static void
 conn_sent(struct conn *c)
@@ -327,13 +324,8 @@ conn_sent(struct conn *c)
 	evutil_socket_t fd = bufferevent_getfd(bev);
 	int one = 1;
 
-	if (fd == -1)
+	if (fd == -1 || fd == c->nodelay_fd)
 		return;
-	if (fd == c->nodelay_fd) {
-		/* Out of memory leaves two records: slower, still right. */
-		(void)evbuffer_pullup(bufferevent_get_output(bev), -1);
-		return;
-	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
 		c->nodelay_fd = fd;
 }

@@ -210,8 +210,6 @@ server_tls_context(
 	SSL_CTX_set_options(ctx,
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	        SSL_OP_NO_COMPRESSION);
-	/* server_reply_join may move a reply whose write is being retried. */
-	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cpath) != 1) {
 		snprintf(err, errlen, "tls.cert: cannot load %s", cpath);
 		goto fail_logged;
@@ -329,23 +327,28 @@ server_free(struct server *srv)
 	free(srv);
 }
 
-#define REPLY_JOIN_MAX 16384 /* one TLS record's worth of plaintext */
+#define JOIN_WRITES_MAX 16384 /* one TLS record's worth of plaintext */
 
-/*
- * evhttp queues a reply's status line and headers, then its body, as
- * separate chains of the connection's output, and the TLS bufferevent
- * writes every chain as a record and a syscall of its own.  Joined as
- * they are queued, a small reply leaves as one record in one write.
- * Writing waits for the loop, so the body is in by then.
- */
+/* The evbuffer callback of server_join_writes. */
 static void
-server_reply_join(
+join_writes_cb(
     struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	(void)arg;
-	if (info->n_added > 0 && evbuffer_get_length(buf) <= REPLY_JOIN_MAX &&
+	if (info->n_added > 0 && evbuffer_get_length(buf) <= JOIN_WRITES_MAX &&
 	    evbuffer_peek(buf, -1, NULL, NULL, 0) > 1)
 		(void)evbuffer_pullup(buf, -1);
+}
+
+void
+server_join_writes(struct bufferevent *bev)
+{
+	/* A joined buffer may move while its write is being retried. */
+	SSL_set_mode(bufferevent_openssl_get_ssl(bev),
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Best effort: without it a message only takes two records. */
+	(void)evbuffer_add_cb(
+	    bufferevent_get_output(bev), join_writes_cb, NULL);
 }
 
 /* Per-connection TLS: evhttp calls this for each accepted socket. */
@@ -369,9 +372,7 @@ server_tls_bev(struct event_base *base, void *arg)
 	/* Clients that close without close_notify are common and harmless
 	 * once their request has been answered. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	/* Best effort: without it replies only take two records. */
-	(void)evbuffer_add_cb(
-	    bufferevent_get_output(bev), server_reply_join, NULL);
+	server_join_writes(bev);
 	return bev;
 }
 

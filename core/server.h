@@ -37,6 +37,17 @@ struct event_base;
  */
 struct event_base *server_loop_base(void);
 
+struct bufferevent;
+/*
+ * evhttp queues a message's start line and headers, then its body, as
+ * separate chains of the connection's output, and libevent's OpenSSL
+ * bufferevent writes every chain as a TLS record and a syscall of its
+ * own.  On `bev` (an OpenSSL bufferevent), chains are joined as they are
+ * queued, so that a small message leaves as one record in one write;
+ * writing waits for the loop, so the body is in by then.
+ */
+void server_join_writes(struct bufferevent *bev);
+
 /*
  * Block SIGTERM, SIGINT and SIGPIPE in the calling thread and every
  * thread it creates afterwards; server_run takes the first two with
