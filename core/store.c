@@ -1,7 +1,8 @@
 /*
  * The process-wide store (core/store.h): the driver registry, the writer
  * thread that commits queued sets of writes in batches, and per-thread
- * synchronous connections.
+ * synchronous connections.  The sets of writes it commits are built in
+ * store_txn.c.
  *
  * Why one writer: SQLite allows one writer at a time and every commit
  * costs an fsync.  Funnelling the loops' writes through one thread lets a
@@ -19,6 +20,7 @@
 
 #include "core/log.h"
 #include "core/store.h"
+#include "core/store_int.h"
 
 extern const struct store_ops store_sqlite_ops;
 
@@ -28,40 +30,8 @@ static const struct store_ops *const store_drivers[] = {
     NULL,
 };
 
-/* The string fields of struct audit_record, copied into an operation. */
-#define AUDIT_NSTR 8
-
 /* Expired objects are swept at most this often (seconds). */
 #define STORE_EXPIRE_EVERY 60
-
-enum txn_op_type {
-	TXN_PUT,
-	TXN_DELETE,
-	TXN_CERT,
-	TXN_AUDIT,
-	TXN_REVOKE,
-	TXN_NONCE_ADD,
-	TXN_NONCE_TAKE
-};
-
-/* One write of a set.  Everything it points to is owned. */
-struct txn_op {
-	struct txn_op *next;
-	enum txn_op_type type;
-	struct store_obj obj;      /* PUT; DELETE uses kind and id, NONCE id */
-	struct cert_record *rec;   /* CERT */
-	struct audit_record audit; /* AUDIT: its strings point into str */
-	char *str[AUDIT_NSTR];
-	time_t revoked_at; /* REVOKE: serial in obj.id */
-	int reason;
-};
-
-struct store_txn {
-	struct txn_op *head;
-	struct txn_op **tail;
-	size_t n_ops;
-	int light; /* may commit without waiting for the disk */
-};
 
 /* One queued set of writes and who waits for it (done == NULL: nobody,
  * an audit record alone). */
@@ -133,300 +103,6 @@ store_obj_clear(struct store_obj *o)
 }
 
 static void
-op_free(struct txn_op *op)
-{
-	size_t i;
-
-	if (op == NULL)
-		return;
-	store_obj_clear(&op->obj);
-	cert_record_clear(op->rec);
-	free(op->rec);
-	for (i = 0; i < AUDIT_NSTR; i++)
-		free(op->str[i]);
-	free(op);
-}
-
-/* Caller frees with store_txn_free(), or hands it to the store. */
-struct store_txn *
-store_txn_new(void)
-{
-	struct store_txn *t;
-
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return NULL;
-	t->tail = &t->head;
-	return t;
-}
-
-void
-store_txn_free(struct store_txn *t)
-{
-	struct txn_op *op, *next;
-
-	if (t == NULL)
-		return;
-	for (op = t->head; op != NULL; op = next) {
-		next = op->next;
-		op_free(op);
-	}
-	free(t);
-}
-
-/* A new operation of `type` for the caller to fill; NULL on allocation
- * failure.  Appended only by op_append(), once complete. */
-static struct txn_op *
-op_new(enum txn_op_type type)
-{
-	struct txn_op *op;
-
-	if ((op = calloc(1, sizeof(*op))) != NULL)
-		op->type = type;
-	return op;
-}
-
-static void
-op_append(struct store_txn *t, struct txn_op *op)
-{
-	*t->tail = op;
-	t->tail = &op->next;
-	t->n_ops++;
-}
-
-void
-store_txn_move(struct store_txn *to, struct store_txn *from)
-{
-	if (from->head == NULL)
-		return;
-	*to->tail = from->head;
-	to->tail = from->tail;
-	to->n_ops += from->n_ops;
-	from->head = NULL;
-	from->tail = &from->head;
-	from->n_ops = 0;
-}
-
-size_t
-store_txn_size(const struct store_txn *t)
-{
-	return t->n_ops;
-}
-
-void
-store_txn_set_light(struct store_txn *t, int light)
-{
-	t->light = light;
-}
-
-/* *out = a copy of s, NULL for NULL.  0 / -1. */
-static int
-dup_opt(const char *s, char **out)
-{
-	*out = NULL;
-	if (s != NULL && (*out = strdup(s)) == NULL)
-		return -1;
-	return 0;
-}
-
-/* A kind and id within the bounds of core/store.h.  Checked when the set
- * is built, so that a malformed one fails at once and never costs a
- * batch its group commit. */
-static int
-obj_key_ok(const char *kind, const char *id)
-{
-	return kind != NULL && id != NULL && *kind != '\0' && *id != '\0' &&
-	    strlen(kind) <= STORE_OBJ_KIND_MAX &&
-	    strlen(id) <= STORE_OBJ_ID_MAX;
-}
-
-int
-store_txn_put(struct store_txn *t, const struct store_obj *o)
-{
-	struct txn_op *op = NULL;
-	int rc = -1;
-
-	if (t == NULL || o == NULL || !obj_key_ok(o->kind, o->id) ||
-	    o->json == NULL || o->version < 0 || (op = op_new(TXN_PUT)) == NULL)
-		goto out;
-	if (dup_opt(o->kind, &op->obj.kind) == -1 ||
-	    dup_opt(o->id, &op->obj.id) == -1 ||
-	    dup_opt(o->key1, &op->obj.key1) == -1 ||
-	    dup_opt(o->key2, &op->obj.key2) == -1 ||
-	    dup_opt(o->status, &op->obj.status) == -1 ||
-	    dup_opt(o->json, &op->obj.json) == -1)
-		goto out;
-	op->obj.expires = o->expires;
-	op->obj.version = o->version;
-	op_append(t, op);
-	op = NULL;
-	rc = 0;
-out:
-	op_free(op);
-	return rc;
-}
-
-int
-store_txn_revoke(struct store_txn *t, const char *serial, time_t at, int reason)
-{
-	struct txn_op *op;
-
-	if (t == NULL || serial == NULL || strlen(serial) > 40 ||
-	    (op = op_new(TXN_REVOKE)) == NULL)
-		return -1;
-	if (dup_opt(serial, &op->obj.id) == -1) {
-		op_free(op);
-		return -1;
-	}
-	op->revoked_at = at != 0 ? at : time(NULL);
-	op->reason = reason;
-	op_append(t, op);
-	return 0;
-}
-
-int
-store_txn_delete(struct store_txn *t, const char *kind, const char *id)
-{
-	struct txn_op *op = NULL;
-	int rc = -1;
-
-	if (t == NULL || !obj_key_ok(kind, id) ||
-	    (op = op_new(TXN_DELETE)) == NULL ||
-	    dup_opt(kind, &op->obj.kind) == -1 ||
-	    dup_opt(id, &op->obj.id) == -1)
-		goto out;
-	op_append(t, op);
-	op = NULL;
-	rc = 0;
-out:
-	op_free(op);
-	return rc;
-}
-
-/* A token operation: the token is bounded here, like an object key. */
-static int
-txn_nonce(struct store_txn *t, enum txn_op_type type, const char *nonce)
-{
-	struct txn_op *op = NULL;
-
-	if (t == NULL || nonce == NULL || *nonce == '\0' ||
-	    strlen(nonce) > STORE_OBJ_ID_MAX || (op = op_new(type)) == NULL ||
-	    dup_opt(nonce, &op->obj.id) == -1) {
-		op_free(op);
-		return -1;
-	}
-	op_append(t, op);
-	return 0;
-}
-
-int
-store_txn_nonce_add(struct store_txn *t, const char *nonce)
-{
-	return txn_nonce(t, TXN_NONCE_ADD, nonce);
-}
-
-int
-store_txn_nonce_take(struct store_txn *t, const char *nonce)
-{
-	return txn_nonce(t, TXN_NONCE_TAKE, nonce);
-}
-
-int
-store_txn_cert(struct store_txn *t, struct cert_record *rec)
-{
-	struct txn_op *op;
-
-	if (rec == NULL)
-		return -1;
-	if (t == NULL || (op = op_new(TXN_CERT)) == NULL) {
-		cert_record_clear(rec);
-		free(rec);
-		return -1;
-	}
-	op->rec = rec;
-	op_append(t, op);
-	return 0;
-}
-
-/*
- * Copy `src`: the caller's strings are borrowed and die with its request,
- * the set outlives it.  A zero time becomes now.  0 / -1.
- */
-int
-store_txn_audit(struct store_txn *t, const struct audit_record *src)
-{
-	struct txn_op *op = NULL;
-	struct audit_record *a;
-	const char **f[AUDIT_NSTR];
-	size_t i;
-	int rc = -1;
-
-	if (t == NULL || src == NULL || (op = op_new(TXN_AUDIT)) == NULL)
-		goto out;
-	a = &op->audit;
-	*a = *src;
-	if (a->at == 0)
-		a->at = time(NULL);
-	f[0] = &a->request_id;
-	f[1] = &a->profile;
-	f[2] = &a->requester;
-	f[3] = &a->subject;
-	f[4] = &a->event;
-	f[5] = &a->reason;
-	f[6] = &a->detail;
-	f[7] = &a->serial;
-	for (i = 0; i < AUDIT_NSTR; i++) {
-		if (dup_opt(*f[i], &op->str[i]) == -1)
-			goto out;
-		*f[i] = op->str[i];
-	}
-	op_append(t, op);
-	op = NULL;
-	rc = 0;
-out:
-	op_free(op);
-	return rc;
-}
-
-/*
- * Write every operation of `t` in the connection's open transaction.
- * 0 written, 1 conflict (the caller undoes what was written), -1 error.
- */
-static int
-txn_write(const struct store_ops *ops, void *conn, const struct store_txn *t)
-{
-	const struct txn_op *op;
-	int r = 0;
-
-	for (op = t->head; op != NULL && r == 0; op = op->next) {
-		switch (op->type) {
-		case TXN_PUT:
-			r = ops->obj_put(conn, &op->obj);
-			break;
-		case TXN_DELETE:
-			r = ops->obj_delete(conn, op->obj.kind, op->obj.id);
-			break;
-		case TXN_CERT:
-			r = ops->cert_put(conn, op->rec);
-			break;
-		case TXN_AUDIT:
-			r = ops->audit_put(conn, &op->audit);
-			break;
-		case TXN_REVOKE:
-			r = ops->cert_revoke(
-			    conn, op->obj.id, op->revoked_at, op->reason);
-			break;
-		case TXN_NONCE_ADD:
-			r = ops->nonce_put(conn, op->obj.id);
-			break;
-		case TXN_NONCE_TAKE:
-			r = ops->nonce_take(conn, op->obj.id);
-			break;
-		}
-	}
-	return r;
-}
-
-static void
 job_free(struct store_job *job)
 {
 	if (job == NULL)
@@ -469,11 +145,11 @@ batch_txn_one(struct store *st, struct store_job *j)
 	const struct store_ops *ops = st->ops;
 	int r;
 
-	if (ops->set_durable(st->wconn, !j->txn->light) == -1 ||
+	if (ops->set_durable(st->wconn, !store_txn_is_light(j->txn)) == -1 ||
 	    ops->begin(st->wconn) == -1)
 		return -1;
 	store_expire(st);
-	if ((r = txn_write(ops, st->wconn, j->txn)) == 0 &&
+	if ((r = store_txn_write(ops, st->wconn, j->txn)) == 0 &&
 	    ops->commit(st->wconn) == 0) {
 		j->rc = 0;
 		return 0;
@@ -504,7 +180,7 @@ batch_txn(struct store *st, struct store_job *first, struct store_job *end)
 		return batch_txn_one(st, first);
 
 	/* fsync only when some set in the batch must survive a crash. */
-	for (j = first; j != end && j->txn->light; j = j->next)
+	for (j = first; j != end && store_txn_is_light(j->txn); j = j->next)
 		;
 	if (ops->set_durable(st->wconn, j != end) == -1 ||
 	    ops->begin(st->wconn) == -1)
@@ -512,7 +188,7 @@ batch_txn(struct store *st, struct store_job *first, struct store_job *end)
 	store_expire(st);
 	for (j = first; j != end; j = j->next) {
 		if (ops->savepoint(st->wconn) == -1 ||
-		    (r = txn_write(ops, st->wconn, j->txn)) == -1)
+		    (r = store_txn_write(ops, st->wconn, j->txn)) == -1)
 			goto fail;
 		if ((r == 1 ? ops->rollback_to(st->wconn)
 		            : ops->release(st->wconn)) == -1)
@@ -544,27 +220,6 @@ batch_run(struct store *st, struct store_job *batch)
 			j->rc = -1;
 }
 
-/* Say what a failed set loses; object ids may come from peers, so only
- * the kind is named. */
-static void
-txn_log_lost(const struct store_txn *t)
-{
-	const struct txn_op *op;
-
-	for (op = t->head; op != NULL; op = op->next) {
-		if (op->type == TXN_CERT)
-			log_error("msg=\"store: certificate not stored\" "
-			          "serial=%s",
-			    op->rec->serial);
-		else if (op->type == TXN_AUDIT)
-			log_error("msg=\"store: audit record lost\" event=%s",
-			    op->audit.event != NULL ? op->audit.event : "-");
-		else
-			log_error("msg=\"store: object not stored\" kind=%s",
-			    op->obj.kind);
-	}
-}
-
 /* On the loop of job->base: hand the outcome over, then forget the job. */
 static void
 job_complete_cb(evutil_socket_t fd, short what, void *arg)
@@ -589,7 +244,7 @@ batch_complete(struct store_job *batch)
 		next = j->next;
 		j->next = NULL;
 		if (j->rc == -1)
-			txn_log_lost(j->txn);
+			store_txn_log_lost(j->txn);
 		/* A certificate's caller knows only 0 / -1. */
 		if (j->rc == 1 && j->no_conflict)
 			j->rc = -1;
@@ -939,13 +594,13 @@ store_txn_run(struct store_conn *c, struct store_txn *t)
 
 	if (c == NULL || t == NULL || c->ops->begin(c->conn) == -1)
 		goto out;
-	if ((rc = txn_write(c->ops, c->conn, t)) == 0 &&
+	if ((rc = store_txn_write(c->ops, c->conn, t)) == 0 &&
 	    c->ops->commit(c->conn) == -1)
 		rc = -1;
 	if (rc != 0)
 		c->ops->rollback(c->conn);
 	if (rc == -1)
-		txn_log_lost(t);
+		store_txn_log_lost(t);
 out:
 	store_txn_free(t);
 	return rc;
