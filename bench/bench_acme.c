@@ -12,44 +12,36 @@
  * {} -> poll the authz every MS until valid -> finalize -> poll the order
  * until valid (when the server answers "processing") -> certificate,
  * whose leaf must carry the order's key.  One event loop (libevent) runs
- * the HTTPS client (libevent's evhttp over OpenSSL bufferevents, one
- * keep-alive connection per slot) and the http-01 responder
- * (127.0.0.1:H), which answers the tokens the slots have learnt.
+ * the HTTPS client (https_conn.c: libevent's evhttp over OpenSSL
+ * bufferevents, one keep-alive connection per slot) and the http-01
+ * responder (127.0.0.1:H), which answers the tokens the slots have
+ * learnt.
  * See bench/README.md for the method.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "bench/acme_opts.h"
 #include "bench/csr.h"
+#include "bench/https_conn.h"
 #include "bench/stats.h"
 #include "core/jws_sign.h"
 #include "core/server.h"
 
 #define BENCH_MAX_REPLY (64 * 1024) /* a chain of a few PEM certs */
 #define BENCH_ORDER_S 120.0         /* one order may take this long */
-#define BENCH_REQUEST_S 60          /* one request may wait this long */
 #define BENCH_SHOW_ERRORS 5
 #define CHALL_PREFIX "/.well-known/acme-challenge/"
 #define ERR_BADNONCE "urn:ietf:params:acme:error:badNonce"
@@ -69,36 +61,6 @@ enum step {
 static const char *const step_names[] = {"newNonce", "newOrder", "authz",
     "challenge", "authz poll", "finalize", "order poll", "certificate"};
 
-/* The server: where to connect and whom to trust (--dir, --cacert). */
-struct origin {
-	SSL_CTX *ctx;
-	char host[256];      /* address or name to connect to and verify */
-	char authority[300]; /* host[:port] as in --dir: the Host header */
-	ev_uint16_t port;
-	int is_ip; /* the certificate must name this address; no SNI */
-};
-
-/* A reply as the transport hands it over; valid during the call only. */
-struct reply {
-	long code;         /* HTTP status, 0 when the request failed */
-	const char *error; /* then why; lives as long as the connection */
-	struct evkeyvalq *headers;
-	struct evbuffer *body; /* at most BENCH_MAX_REPLY - 1 bytes */
-};
-
-typedef void reply_fn(void *arg, const struct reply *r);
-
-/* One keep-alive HTTPS connection to the origin; one request at a time. */
-struct conn {
-	const struct origin *og;
-	struct evhttp_connection *evcon;
-	reply_fn *done; /* for the request in flight */
-	void *arg;
-	const char *error; /* set by conn_on_error for conn_on_reply */
-	char tls_error[128];
-	evutil_socket_t nodelay_fd; /* the socket has TCP_NODELAY; or -1 */
-};
-
 /* One order to place; made before the clock starts. */
 struct order {
 	EVP_PKEY *key;
@@ -111,7 +73,7 @@ struct bench;
 /* One of C concurrent order runners, with its own connection. */
 struct slot {
 	struct bench *b;
-	struct conn conn;
+	struct https_conn conn;
 	struct event *pause; /* between polls */
 	long order;          /* index in b->orders, -1 when idle */
 	enum step step;
@@ -135,7 +97,7 @@ struct bench {
 	struct event_base *base;
 	struct event *deadline;
 	struct evhttp *http;
-	struct origin origin;
+	struct https_origin origin;
 	struct jws_sign_key *acct; /* ES256 account key */
 	char *kid;                 /* its URL once registered */
 	json_t *dir;
@@ -150,7 +112,7 @@ struct bench {
 
 static void slot_send_signed(struct slot *s);
 static void order_start(struct slot *s);
-static void on_reply(void *arg, const struct reply *r);
+static void on_reply(void *arg, const struct https_reply *r);
 
 /* The timed part is over: wall time and this driver's CPU time. */
 static void
@@ -158,14 +120,6 @@ clock_stop(struct bench *b)
 {
 	b->elapsed = bstat_now() - b->t0;
 	b->cpu = bstat_cpu() - b->cpu0;
-}
-
-/* Print the error queue (if any) and clear it. */
-static void
-ssl_errors(void)
-{
-	ERR_print_errors_fp(stderr);
-	ERR_clear_error();
 }
 
 /* N keys and CSRs into b->orders, before the clock starts.  0 / -1. */
@@ -182,315 +136,22 @@ make_orders(struct bench *b)
 		if ((od->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) ==
 		        NULL ||
 		    (od->csr = bcsr_b64url(od->key, host)) == NULL) {
-			ssl_errors();
+			ERR_print_errors_fp(stderr); /* and empties the queue */
 			return -1;
 		}
 	}
 	return 0;
 }
 
-/*
- * Split an https URL into its authority (host[:port], *alen bytes from
- * *auth) and its request-target (from the first '/' on).  0, or -1
- * when url is not https or has no path.
- */
-static int
-url_split(const char *url, const char **auth, size_t *alen, const char **target)
-{
-	const char *path;
-
-	if (strncasecmp(url, "https://", 8) != 0 ||
-	    (path = strchr(url + 8, '/')) == NULL)
-		return -1;
-	*auth = url + 8;
-	*alen = (size_t)(path - *auth);
-	*target = path;
-	return 0;
-}
-
-/* A client context that trusts the CAs in `cafile` only, or NULL. */
-static SSL_CTX *
-tls_ctx_new(const char *cafile)
-{
-	SSL_CTX *ctx;
-
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-	    SSL_CTX_load_verify_file(ctx, cafile) != 1) {
-		fprintf(
-		    stderr, "bench_acme: cannot load CAs from %s\n", cafile);
-		ssl_errors();
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	return ctx;
-}
-
-/*
- * og for the server of the https URL `url`, whose certificate must chain
- * to `cafile` and name the URL's host.  0, or -1 (said on stderr).
- */
-static int
-origin_init(struct origin *og, const char *url, const char *cafile)
-{
-	struct evhttp_uri *uri;
-	const char *auth, *target, *host = NULL;
-	unsigned char bin[16];
-	size_t alen, hlen = 0;
-	int port = -1;
-
-	if ((uri = evhttp_uri_parse(url)) != NULL &&
-	    (host = evhttp_uri_get_host(uri)) != NULL) {
-		port = evhttp_uri_get_port(uri);
-		hlen = strlen(host);
-		if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']')
-			host++, hlen -= 2; /* an IPv6 literal */
-	}
-	if (host == NULL || hlen == 0 || hlen >= sizeof(og->host) ||
-	    url_split(url, &auth, &alen, &target) == -1 ||
-	    alen >= sizeof(og->authority)) {
-		fprintf(stderr, "bench_acme: not an https URL: %s\n", url);
-		if (uri != NULL)
-			evhttp_uri_free(uri);
-		return -1;
-	}
-	memcpy(og->host, host, hlen);
-	og->host[hlen] = '\0';
-	memcpy(og->authority, auth, alen);
-	og->authority[alen] = '\0';
-	og->port = port == -1 ? 443 : (ev_uint16_t)port;
-	og->is_ip = inet_pton(AF_INET, og->host, bin) == 1 ||
-	    inet_pton(AF_INET6, og->host, bin) == 1;
-	evhttp_uri_free(uri);
-	return (og->ctx = tls_ctx_new(cafile)) != NULL ? 0 : -1;
-}
-
-/*
- * An OpenSSL bufferevent for a connection to og, not connected yet:
- * it verifies the server's certificate against og's CAs and host.
- */
-static struct bufferevent *
-conn_bev(const struct origin *og, struct event_base *base)
-{
-	struct bufferevent *bev;
-	SSL *ssl;
-	int ok;
-
-	if ((ssl = SSL_new(og->ctx)) == NULL)
-		goto fail;
-	/* An address is matched against the iPAddress names; SNI and
-	 * host names are for DNS names only. */
-	if (og->is_ip)
-		ok = X509_VERIFY_PARAM_set1_ip_asc(
-		         SSL_get0_param(ssl), og->host) == 1;
-	else
-		ok = SSL_set1_host(ssl, og->host) == 1 &&
-		    SSL_set_tlsext_host_name(ssl, og->host) == 1;
-	if (!ok)
-		goto fail;
-	bev = bufferevent_openssl_socket_new(
-	    base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		goto fail; /* ssl is not taken on failure */
-	/* Replies are read by their length; a peer that closes without
-	 * close_notify is not an error. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	server_join_writes(bev); /* each request one TLS record */
-	return bev;
-fail:
-	ssl_errors();
-	SSL_free(ssl);
-	return NULL;
-}
-
-/* evhttp closed c's socket (the server did, or evhttp after an error). */
-static void
-conn_on_close(struct evhttp_connection *evcon, void *arg)
-{
-	struct conn *c = arg;
-
-	c->nodelay_fd = -1;
-}
-
-/*
- * Called once a request is queued on c.  On a new connection (its socket
- * exists by now) set TCP_NODELAY, or a write after the handshake would
- * wait for the server's delayed ACK (40 ms).
- */
-static void
-conn_sent(struct conn *c)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
-	evutil_socket_t fd = bufferevent_getfd(bev);
-	int one = 1;
-
-	if (fd == -1 || fd == c->nodelay_fd)
-		return;
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
-		c->nodelay_fd = fd;
-}
-
-/*
- * Make c a connection to og on base.  Nothing is sent yet: evhttp
- * connects on the first request, and again on the next request after
- * the server closed the connection or a request failed.  0 / -1.
- */
-static int
-conn_init(struct conn *c, const struct origin *og, struct event_base *base)
-{
-	struct bufferevent *bev;
-
-	c->og = og;
-	c->nodelay_fd = -1;
-	if ((bev = conn_bev(og, base)) == NULL)
-		return -1;
-	c->evcon = evhttp_connection_base_bufferevent_new(
-	    base, NULL, bev, og->host, og->port);
-	if (c->evcon == NULL) {
-		bufferevent_free(bev);
-		return -1;
-	}
-	/* Connecting, and each wait for the server to read or answer. */
-	evhttp_connection_set_timeout(c->evcon, BENCH_REQUEST_S);
-	evhttp_connection_set_max_body_size(c->evcon, BENCH_MAX_REPLY - 1);
-	evhttp_connection_set_closecb(c->evcon, conn_on_close, c);
-	return 0;
-}
-
-/* Close c; a request in flight is dropped without its callback. */
-static void
-conn_free(struct conn *c)
-{
-	if (c->evcon != NULL)
-		evhttp_connection_free(c->evcon);
-	c->evcon = NULL;
-}
-
-/*
- * The TLS reason of a failure on c, or NULL when it was not TLS's.  The
- * bufferevent keeps OpenSSL's errors and SSL_get_error's code (no
- * reason: a refused or reset connection has only that one).
- */
-static const char *
-conn_tls_error(struct conn *c)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
-	const char *reason = NULL;
-	unsigned long err;
-
-	while ((err = bufferevent_get_openssl_error(bev)) != 0)
-		if (reason == NULL)
-			reason = ERR_reason_error_string(err);
-	ERR_clear_error();
-	if (reason == NULL)
-		return NULL;
-	snprintf(c->tls_error, sizeof(c->tls_error), "TLS: %s", reason);
-	return c->tls_error;
-}
-
-/* evhttp says why the request in flight failed (before conn_on_reply). */
-static void
-conn_on_error(enum evhttp_request_error e, void *arg)
-{
-	struct conn *c = arg;
-
-	if ((c->error = conn_tls_error(c)) != NULL)
-		return;
-	c->error = e == EVREQ_HTTP_TIMEOUT   ? "timeout"
-	    : e == EVREQ_HTTP_EOF            ? "connection closed"
-	    : e == EVREQ_HTTP_INVALID_HEADER ? "invalid reply"
-	    : e == EVREQ_HTTP_DATA_TOO_LONG  ? "reply too big"
-	                                     : "connection error";
-}
-
-/*
- * evhttp's completion: hand the reply, or the failure, to the caller of
- * conn_send.  A failed request comes as NULL after conn_on_error; one
- * that could not connect (TCP or TLS) as a request with status 0 and
- * no conn_on_error.
- */
-static void
-conn_on_reply(struct evhttp_request *req, void *arg)
-{
-	struct conn *c = arg;
-	struct reply r;
-
-	memset(&r, 0, sizeof(r));
-	if (req != NULL)
-		r.code = evhttp_request_get_response_code(req);
-	if (r.code <= 0) {
-		c->nodelay_fd = -1; /* evhttp closed the socket */
-		r.code = 0;
-		if ((r.error = c->error) == NULL &&
-		    (r.error = conn_tls_error(c)) == NULL)
-			r.error = "cannot connect";
-	} else {
-		r.headers = evhttp_request_get_input_headers(req);
-		r.body = evhttp_request_get_input_buffer(req);
-	}
-	c->done(c->arg, &r);
-}
-
-/*
- * Send a request of `type` to `url` (on c's origin) with `body` (copied;
- * NULL for none) as application/jose+json.  0: done(arg, reply) will be
- * called once, from the event loop.  -1: nothing is in flight.
- */
-static int
-conn_send(struct conn *c, enum evhttp_cmd_type type, const char *url,
-    const char *body, reply_fn *done, void *arg)
-{
-	struct evhttp_request *req;
-	struct evkeyvalq *h;
-	const char *auth, *target;
-	size_t alen;
-
-	if (url_split(url, &auth, &alen, &target) == -1 ||
-	    alen != strlen(c->og->authority) ||
-	    strncasecmp(auth, c->og->authority, alen) != 0 ||
-	    (req = evhttp_request_new(conn_on_reply, c)) == NULL)
-		return -1;
-	evhttp_request_set_error_cb(req, conn_on_error);
-	h = evhttp_request_get_output_headers(req);
-	if (evhttp_add_header(h, "Host", c->og->authority) != 0 ||
-	    (body != NULL &&
-	        (evhttp_add_header(
-	             h, "Content-Type", "application/jose+json") != 0 ||
-	            evbuffer_add(evhttp_request_get_output_buffer(req), body,
-	                strlen(body)) != 0))) {
-		evhttp_request_free(req);
-		return -1;
-	}
-	c->done = done;
-	c->arg = arg;
-	c->error = NULL;
-	/* req is evhttp's from here on, also when this fails. */
-	if (evhttp_make_request(c->evcon, req, type, target) != 0)
-		return -1;
-	conn_sent(c);
-	return 0;
-}
-
-/* Copy a header's value into dst when it is there and fits. */
-static void
-header_copy(const struct evkeyvalq *h, const char *name, char *dst, size_t sz)
-{
-	const char *v = evhttp_find_header(h, name);
-	size_t n;
-
-	if (v != NULL && (n = strlen(v)) < sz)
-		memcpy(dst, v, n + 1);
-}
-
 /* Keep what the ACME logic reads of r: Replay-Nonce, Location, body. */
 static void
-slot_take_reply(struct slot *s, const struct reply *r)
+slot_take_reply(struct slot *s, const struct https_reply *r)
 {
 	if (r->code == 0)
 		return;
-	header_copy(r->headers, "Replay-Nonce", s->nonce, sizeof(s->nonce));
-	header_copy(r->headers, "Location", s->location, sizeof(s->location));
-	/* conn_init bounds the body below BENCH_MAX_REPLY. */
+	https_reply_header(r, "Replay-Nonce", s->nonce, sizeof(s->nonce));
+	https_reply_header(r, "Location", s->location, sizeof(s->location));
+	/* slot_init bounds the body below BENCH_MAX_REPLY. */
 	s->len = evbuffer_copyout(r->body, s->buf, BENCH_MAX_REPLY - 1);
 	s->buf[s->len] = '\0';
 }
@@ -502,7 +163,8 @@ slot_init(struct bench *b, struct slot *s)
 	s->b = b;
 	s->order = -1;
 	if ((s->buf = malloc(BENCH_MAX_REPLY)) == NULL ||
-	    conn_init(&s->conn, &b->origin, b->base) == -1)
+	    https_conn_init(
+	        &s->conn, &b->origin, b->base, BENCH_MAX_REPLY - 1) == -1)
 		return -1;
 	return 0;
 }
@@ -510,7 +172,7 @@ slot_init(struct bench *b, struct slot *s)
 static void
 slot_free(struct slot *s)
 {
-	conn_free(&s->conn);
+	https_conn_free(&s->conn);
 	if (s->pause != NULL)
 		event_free(s->pause);
 	free(s->buf);
@@ -529,13 +191,13 @@ slot_free(struct slot *s)
  */
 static int
 slot_request(struct slot *s, enum evhttp_cmd_type type, const char *url,
-    const char *body, reply_fn *done)
+    const char *body, https_reply_fn *done)
 {
 	s->len = 0;
 	s->buf[0] = '\0';
 	s->location[0] = '\0';
 	s->b->requests++;
-	return conn_send(&s->conn, type, url, body, done, s);
+	return https_conn_send(&s->conn, type, url, body, done, s);
 }
 
 /* A string member of `doc`, or NULL. */
@@ -955,9 +617,9 @@ slot_done(struct slot *s, long code, const char *error)
 	json_decref(doc);
 }
 
-/* The reply to a request of the timed part or warm-up (reply_fn). */
+/* The reply to a request of the timed part or warm-up (https_reply_fn). */
 static void
-on_reply(void *arg, const struct reply *r)
+on_reply(void *arg, const struct https_reply *r)
 {
 	struct slot *s = arg;
 
@@ -1010,9 +672,9 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(b->base);
 }
 
-/* The reply to a set-up request: keep it, stop waiting (reply_fn). */
+/* The reply to a set-up request: keep it, stop waiting (https_reply_fn). */
 static void
-on_sync_reply(void *arg, const struct reply *r)
+on_sync_reply(void *arg, const struct https_reply *r)
 {
 	struct slot *s = arg;
 
@@ -1052,7 +714,7 @@ account_keygen(struct bench *b)
 	EVP_PKEY *key;
 
 	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL) {
-		ssl_errors();
+		ERR_print_errors_fp(stderr); /* and empties the queue */
 		return -1;
 	}
 	b->acct = jws_sign_key_new(key);
@@ -1109,7 +771,7 @@ setup_loop(struct bench *b)
 	if ((b->base = server_loop_base()) == NULL ||
 	    (b->deadline = evtimer_new(b->base, on_deadline, b)) == NULL ||
 	    (b->http = evhttp_new(b->base)) == NULL ||
-	    origin_init(&b->origin, o->dir, o->cacert) == -1)
+	    https_origin_init(&b->origin, o->dir, o->cacert) == -1)
 		return -1;
 	if (evhttp_bind_socket(b->http, "127.0.0.1", (ev_uint16_t)o->port) ==
 	    -1) {
@@ -1173,7 +835,7 @@ bench_free(struct bench *b)
 	for (i = 0; b->slots != NULL && i < b->o->c; i++)
 		if (b->slots[i].b != NULL)
 			slot_free(&b->slots[i]);
-	SSL_CTX_free(b->origin.ctx);
+	https_origin_free(&b->origin);
 	if (b->http != NULL)
 		evhttp_free(b->http);
 	if (b->deadline != NULL)
