@@ -1,7 +1,8 @@
 /*
  * What the store's unit tests share: a private temporary directory for
- * SQLite files, removed with every file the store left in it, and a
- * waiter that runs a loop until N store completions arrived.  Header
+ * SQLite files, removed with every file the store left in it, a
+ * waiter that runs a loop until N store completions arrived, and
+ * reading behind the store's back.  Header
  * only: each test program includes it once.
  */
 #ifndef ENROLLD_TEST_STORE_FIXTURE_H
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <sqlite3.h>
 
 #include "core/store.h"
 
@@ -140,6 +142,55 @@ wait_all(struct waiter *w)
 		event_base_dispatch(w->base);
 	event_free(t);
 	return w->timed_out || w->got != w->want ? -1 : 0;
+}
+
+/* Queue `t` (taken) on the writer of `st` and wait for its outcome: the
+ * store_txn_done_fn rc, or -2 when it could not be queued or timed out. */
+static inline int
+submit_wait(struct store *st, struct store_txn *t)
+{
+	struct waiter w = {.want = 1};
+	struct slot s = {.w = &w, .rc = -2};
+
+	if ((w.base = event_base_new()) == NULL) {
+		store_txn_free(t);
+		return -2;
+	}
+	if (store_submit_txn(st, w.base, t, slot_done, &s) == -1 ||
+	    wait_all(&w) == -1)
+		s.rc = -2;
+	event_base_free(w.base);
+	return s.rc;
+}
+
+/* One integer from the database at `path`, read behind the store's
+ * back; -1 on error. */
+static inline long long
+tmpdb_query_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* 1 when object (kind, id) is visible on c, 0 when not, -1 on error. */
+static inline int
+obj_present(struct store_conn *c, const char *kind, const char *id)
+{
+	struct store_obj got;
+	int r = store_obj_get(c, kind, id, &got);
+
+	store_obj_clear(&got);
+	return r == 0 ? 1 : r == 1 ? 0 : -1;
 }
 
 #endif

@@ -62,18 +62,7 @@ rec_new(const char *serial)
 static long long
 query_int(const char *sql)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	long long v = -1;
-
-	if (sqlite3_open_v2(tdb.path, &db, SQLITE_OPEN_READONLY, NULL) ==
-	        SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
+	return tmpdb_query_int(tdb.path, sql);
 }
 
 /* Submit a fresh record `serial` and wait for its completion. */

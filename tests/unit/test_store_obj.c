@@ -1,7 +1,7 @@
 /*
  * Unit tests for the protocol objects of core/store.c and the SQLite
- * driver: optimistic inserts and updates, the nonce pattern (delete
- * exactly once), lookups by key1 / key2, rate-limit counts, expiry, sets
+ * driver: optimistic inserts and updates, deletes (exactly once),
+ * lookups by key1 / key2, rate-limit counts, expiry, sets
  * committed by the writer with one conflicting set in a batch, and the
  * migration of a v1 database.
  */
@@ -53,24 +53,6 @@ raw_exec(const char *path, const char *sql)
 	return rc;
 }
 
-/* One integer from `path`, read behind the store's back; -1 on error. */
-static long long
-query_int(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	long long v = -1;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
-	        SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
-
 /* A borrowed object description; strings are the caller's. */
 static struct store_obj
 obj(const char *kind, const char *id, const char *key1, const char *key2,
@@ -112,17 +94,6 @@ del1(struct store_conn *c, const char *kind, const char *id)
 		return -2;
 	}
 	return store_txn_run(c, t);
-}
-
-/* 1 when (kind, id) is visible, 0 when not, -1 on error. */
-static int
-present(struct store_conn *c, const char *kind, const char *id)
-{
-	struct store_obj got;
-	int r = store_obj_get(c, kind, id, &got);
-
-	store_obj_clear(&got);
-	return r == 0 ? 1 : r == 1 ? 0 : -1;
 }
 
 static int
@@ -243,7 +214,7 @@ test_limits(void **state)
 	o = obj(kind, id, NULL, NULL, "{}");
 	assert_int_equal(store_txn_put(t, &o), 0);
 	assert_int_equal(store_txn_run(f->c, t), 0);
-	assert_int_equal(present(f->c, kind, id), 1);
+	assert_int_equal(obj_present(f->c, kind, id), 1);
 }
 
 /* An insert of an existing id conflicts and undoes its whole set. */
@@ -263,7 +234,7 @@ test_insert_conflict(void **state)
 	assert_int_equal(store_txn_put(t, &b), 0);
 	assert_int_equal(store_txn_run(f->c, t), 1);
 
-	assert_int_equal(present(f->c, "acme.account", "A"), 0);
+	assert_int_equal(obj_present(f->c, "acme.account", "A"), 0);
 	assert_int_equal(store_obj_get(f->c, "acme.account", "B", &got), 0);
 	assert_string_equal(got.json, "{}");
 	assert_int_equal(got.version, 1);
@@ -339,7 +310,7 @@ test_update_versions(void **state)
 	o = obj("acme.order", "ghost", NULL, NULL, "{}");
 	o.version = 3;
 	assert_int_equal(put1(f->c, &o), 1);
-	assert_int_equal(present(f->c, "acme.order", "ghost"), 0);
+	assert_int_equal(obj_present(f->c, "acme.order", "ghost"), 0);
 }
 
 /* An object is deleted exactly once. */
@@ -351,94 +322,9 @@ test_delete_twice(void **state)
 
 	assert_int_equal(put1(f->c, &n), 0);
 	assert_int_equal(del1(f->c, "scep.txn", "n-1"), 0);
-	assert_int_equal(present(f->c, "scep.txn", "n-1"), 0);
+	assert_int_equal(obj_present(f->c, "scep.txn", "n-1"), 0);
 	assert_int_equal(del1(f->c, "scep.txn", "n-1"), 1);
 	assert_int_equal(del1(f->c, "scep.txn", "never"), 1);
-}
-
-/* Run one token operation (add 1, take 0) in its own set. */
-static int
-nonce1(struct store_conn *c, const char *nonce, int add)
-{
-	struct store_txn *t;
-
-	if ((t = store_txn_new()) == NULL ||
-	    (add ? store_txn_nonce_add(t, nonce)
-	         : store_txn_nonce_take(t, nonce)) == -1) {
-		store_txn_free(t);
-		return -2;
-	}
-	return store_txn_run(c, t);
-}
-
-/* A token is taken exactly once, and not at all once expired; the
- * writer's sweep removes the expired ones. */
-static void
-test_nonces(void **state)
-{
-	struct fx *f = *state;
-	struct waiter w = {.want = 1};
-	struct slot s = {.w = &w};
-	struct store_txn *t;
-	char live[STORE_NONCE_LEN + 1], old[STORE_NONCE_LEN + 1];
-	char small[STORE_NONCE_LEN], prefix[9];
-	struct store_obj lone = obj("scep.txn", "lone", NULL, NULL, "{}");
-	time_t now = time(NULL);
-
-	assert_int_equal(store_nonce_make(small, sizeof(small), now), -1);
-	assert_int_equal(store_nonce_make(live, sizeof(live), now + 60), 0);
-	assert_int_equal(strlen(live), STORE_NONCE_LEN);
-	snprintf(
-	    prefix, sizeof(prefix), "%08llx", (unsigned long long)(now + 60));
-	assert_memory_equal(live, prefix, 8);
-	assert_int_equal(store_nonce_make(old, sizeof(old), now - 5), 0);
-	assert_string_not_equal(live, old);
-
-	assert_int_equal(store_nonce_live(f->c, live), 0);
-	assert_int_equal(nonce1(f->c, live, 1), 0);
-	assert_int_equal(nonce1(f->c, old, 1), 0);
-	assert_int_equal(store_nonce_live(f->c, live), 1);
-	assert_int_equal(store_nonce_live(f->c, old), 0);
-	assert_int_equal(store_nonce_live(f->c, ""), 0);
-	assert_int_equal(nonce1(f->c, old, 0), 1);
-	assert_int_equal(nonce1(f->c, live, 0), 0);
-	assert_int_equal(store_nonce_live(f->c, live), 0);
-	assert_int_equal(nonce1(f->c, live, 0), 1);
-	assert_int_equal(nonce1(f->c, "never-issued", 0), 1);
-
-	/* The expired token is still a row until the writer sweeps. */
-	assert_int_equal(query_int(tdb.path, "SELECT COUNT(*) FROM nonces"), 1);
-	assert_non_null(w.base = event_base_new());
-	assert_non_null(t = store_txn_new());
-	assert_int_equal(store_txn_nonce_add(t, live), 0);
-	assert_int_equal(store_submit_txn(f->st, w.base, t, slot_done, &s), 0);
-	assert_int_equal(wait_all(&w), 0);
-	assert_int_equal(s.rc, 0);
-	event_base_free(w.base);
-	assert_int_equal(query_int(tdb.path, "SELECT COUNT(*) FROM nonces"), 1);
-	assert_int_equal(store_nonce_live(f->c, live), 1);
-
-	/* A set alone in its batch that conflicts (the token is gone) is
-	 * undone whole, the object it also wrote included; the writer goes
-	 * on. */
-	w.got = 0;
-	s.rc = -2;
-	assert_non_null(w.base = event_base_new());
-	assert_non_null(t = store_txn_new());
-	assert_int_equal(store_txn_put(t, &lone), 0);
-	assert_int_equal(store_txn_nonce_take(t, old), 0);
-	assert_int_equal(store_submit_txn(f->st, w.base, t, slot_done, &s), 0);
-	assert_int_equal(wait_all(&w), 0);
-	assert_int_equal(s.rc, 1);
-	assert_int_equal(present(f->c, "scep.txn", "lone"), 0);
-	w.got = 0;
-	assert_non_null(t = store_txn_new());
-	assert_int_equal(store_txn_nonce_take(t, live), 0);
-	assert_int_equal(store_submit_txn(f->st, w.base, t, slot_done, &s), 0);
-	assert_int_equal(wait_all(&w), 0);
-	assert_int_equal(s.rc, 0);
-	event_base_free(w.base);
-	assert_int_equal(store_nonce_live(f->c, live), 0);
 }
 
 struct found {
@@ -565,11 +451,11 @@ test_expired(void **state)
 
 	o.expires = now - 5;
 	assert_int_equal(put1(f->c, &o), 0);
-	assert_int_equal(query_int(tdb.path,
+	assert_int_equal(tmpdb_query_int(tdb.path,
 	                     "SELECT COUNT(*) FROM objects "
 	                     "WHERE id = 'old'"),
 	    1);
-	assert_int_equal(present(f->c, "acme.nonce", "old"), 0);
+	assert_int_equal(obj_present(f->c, "acme.nonce", "old"), 0);
 	memset(&fd, 0, sizeof(fd));
 	assert_int_equal(
 	    store_obj_find(f->c, "acme.nonce", 1, "k", collect, &fd), 0);
@@ -616,7 +502,7 @@ test_expired_swept(void **state)
 		assert_int_equal(put1(f->c, &o), 0);
 	}
 	assert_int_equal(
-	    query_int(tdb.path, "SELECT COUNT(*) FROM objects"), 5);
+	    tmpdb_query_int(tdb.path, "SELECT COUNT(*) FROM objects"), 5);
 
 	/* The fixture's store is fresh: its writer has not swept yet. */
 	assert_non_null(w.base = event_base_new());
@@ -629,8 +515,8 @@ test_expired_swept(void **state)
 	event_base_free(w.base);
 	/* Swept in the batch, so before the completion: only "kept" left. */
 	assert_int_equal(
-	    query_int(tdb.path, "SELECT COUNT(*) FROM objects"), 1);
-	assert_int_equal(present(f->c, "scep.txn", "kept"), 1);
+	    tmpdb_query_int(tdb.path, "SELECT COUNT(*) FROM objects"), 1);
+	assert_int_equal(obj_present(f->c, "scep.txn", "kept"), 1);
 }
 
 /* A minimal heap certificate record; NULL on allocation failure. */
@@ -710,12 +596,12 @@ test_batch_conflict(void **state)
 	assert_int_equal(good.called, 1);
 	assert_int_equal(good.rc, 0);
 
-	assert_int_equal(present(f->c, "acme.order", "X"), 1);
-	assert_int_equal(present(f->c, "acme.order", "Y"), 0);
+	assert_int_equal(obj_present(f->c, "acme.order", "X"), 1);
+	assert_int_equal(obj_present(f->c, "acme.order", "Y"), 0);
 	assert_int_equal(store_cert_get(f->c, "BA7C4", &got), 1);
-	assert_int_equal(present(f->c, "acme.order", "Z"), 1);
-	assert_int_equal(present(f->c, "acme.account", "B"), 0);
-	assert_int_equal(query_int(tdb.path,
+	assert_int_equal(obj_present(f->c, "acme.order", "Z"), 1);
+	assert_int_equal(obj_present(f->c, "acme.account", "B"), 0);
+	assert_int_equal(tmpdb_query_int(tdb.path,
 	                     "SELECT COUNT(*) FROM audit WHERE "
 	                     "event = 'batchtest' AND "
 	                     "detail = 'z' AND at > 0"),
@@ -772,8 +658,8 @@ test_batch_error(void **state)
 	assert_int_equal(bad.rc, -1);
 	assert_int_equal(good.called, 1);
 	assert_int_equal(good.rc, 0);
-	assert_int_equal(present(f->c, "acme.order", "P1"), 0);
-	assert_int_equal(present(f->c, "acme.order", "Q1"), 1);
+	assert_int_equal(obj_present(f->c, "acme.order", "P1"), 0);
+	assert_int_equal(obj_present(f->c, "acme.order", "Q1"), 1);
 	assert_int_equal(store_cert_get(f->c, "D0B1E", &got), 0);
 	assert_string_equal(got.subject, "CN=x");
 	cert_record_clear(&got);
@@ -900,7 +786,7 @@ test_migrate_v1(void **state)
 	struct store *st;
 
 	assert_int_equal(raw_exec(v1path, v1_sql), 0);
-	assert_int_equal(query_int(v1path,
+	assert_int_equal(tmpdb_query_int(v1path,
 	                     "SELECT COUNT(*) FROM sqlite_master WHERE "
 	                     "name = 'objects'"),
 	    0);
@@ -914,14 +800,15 @@ test_migrate_v1(void **state)
 	assert_string_equal(got.pem, "OLDPEM");
 	cert_record_clear(&got);
 	assert_int_equal(put1(c, &o), 0);
-	assert_int_equal(present(c, "acme.order", "after"), 1);
+	assert_int_equal(obj_present(c, "acme.order", "after"), 1);
 	store_conn_close(c);
 	store_close(st);
 	assert_int_equal(
-	    query_int(v1path, "SELECT MAX(version) FROM schema_version"), 3);
+	    tmpdb_query_int(v1path, "SELECT MAX(version) FROM schema_version"),
+	    3);
 	assert_int_equal(
-	    query_int(v1path, "SELECT COUNT(*) FROM schema_version"), 3);
-	assert_int_equal(query_int(v1path,
+	    tmpdb_query_int(v1path, "SELECT COUNT(*) FROM schema_version"), 3);
+	assert_int_equal(tmpdb_query_int(v1path,
 	                     "SELECT COUNT(*) FROM sqlite_master "
 	                     "WHERE type = 'index' AND name "
 	                     "LIKE 'objects_%'"),
@@ -956,7 +843,6 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_concurrent, fx_setup, fx_teardown),
 	    cmocka_unit_test(test_migrate_v1),
-	    cmocka_unit_test_setup_teardown(test_nonces, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
