@@ -138,29 +138,6 @@ store_expire(struct store *st)
 	}
 }
 
-/* batch_txn for one job.  0 / -1 as batch_txn. */
-static int
-batch_txn_one(struct store *st, struct store_job *j)
-{
-	const struct store_ops *ops = st->ops;
-	int r;
-
-	if (ops->set_durable(st->wconn, !store_txn_is_light(j->txn)) == -1 ||
-	    ops->begin(st->wconn) == -1)
-		return -1;
-	store_expire(st);
-	if ((r = store_txn_write(ops, st->wconn, j->txn)) == 0 &&
-	    ops->commit(st->wconn) == 0) {
-		j->rc = 0;
-		return 0;
-	}
-	ops->rollback(st->wconn);
-	if (r != 1)
-		return -1;
-	j->rc = 1;
-	return 0;
-}
-
 /*
  * Write jobs from `first` up to (not including) `end` in one transaction,
  * each under a savepoint: a conflicting job is undone alone (rc 1).  A
@@ -176,9 +153,6 @@ batch_txn(struct store *st, struct store_job *first, struct store_job *end)
 	struct store_job *j;
 	int r;
 
-	if (first->next == end)
-		return batch_txn_one(st, first);
-
 	/* fsync only when some set in the batch must survive a crash. */
 	for (j = first; j != end && store_txn_is_light(j->txn); j = j->next)
 		;
@@ -186,6 +160,15 @@ batch_txn(struct store *st, struct store_job *first, struct store_job *end)
 	    ops->begin(st->wconn) == -1)
 		return -1;
 	store_expire(st);
+	if (first->next == end) {
+		if ((r = store_txn_write(ops, st->wconn, first->txn)) == -1 ||
+		    (r == 0 && ops->commit(st->wconn) == -1))
+			goto fail;
+		if (r == 1)
+			ops->rollback(st->wconn);
+		first->rc = r;
+		return 0;
+	}
 	for (j = first; j != end; j = j->next) {
 		if (ops->savepoint(st->wconn) == -1 ||
 		    (r = store_txn_write(ops, st->wconn, j->txn)) == -1)
