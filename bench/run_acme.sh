@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # One command for the ACME order benchmark (bench/README.md):
 #   bench/run_acme.sh [BUILD_DIR]          (default: build)
-# Builds nothing: expects BUILD_DIR/enrolld and BUILD_DIR/bench/bench_acme,
-# and Debian's pebble and pebble-challtestsrv.  Starts the mock DNS
+# Builds nothing: expects BUILD_DIR/enrolld, BUILD_DIR/bench/bench_acme and
+# BUILD_DIR/bench/dns_stub, and Debian's pebble.  Starts the mock DNS
 # (every name is 127.0.0.1), pebble (PEBBLE_VA_NOSLEEP=1) and a fresh
 # enrolld instance side by side, runs bench_acme against both at c=1 and
 # c=4, then against enrolld alone at c=32 and c=256, prints a summary
 # with the enrolld/pebble ratio at c=4, stops everything by PID and
 # removes the temporary directory.
 # Environment: N1 (100), N4 (400), N32 (1000), N256 (2000), POLL_MS (20,
-# the driver's wait between two polls of an authorization or an order).
+# the driver's wait between two polls of an authorization or an order),
+# MOCK_DNS (stub: bench/dns_stub.c; challtestsrv: Debian's
+# pebble-challtestsrv, the mock DNS of the tests, which costs the two
+# cores ten times the CPU per query).
 
 set -u
 
@@ -23,9 +26,18 @@ N4=${N4:-400}
 N32=${N32:-1000}
 N256=${N256:-2000}
 POLL_MS=${POLL_MS:-20}
+MOCK_DNS=${MOCK_DNS:-stub}
+case $MOCK_DNS in
+stub) DNSBIN=$BUILD/bench/dns_stub ;;
+challtestsrv) DNSBIN=$(command -v pebble-challtestsrv) ;;
+*)
+	echo "run_acme.sh: MOCK_DNS is stub or challtestsrv" >&2
+	exit 2
+	;;
+esac
 
-for f in "$ENROLLD" "$BENCH" "$(command -v pebble)" \
-    "$(command -v pebble-challtestsrv)" "$(command -v jq)"; do
+for f in "$ENROLLD" "$BENCH" "$DNSBIN" "$(command -v pebble)" \
+    "$(command -v jq)"; do
 	if [ ! -x "$f" ]; then
 		echo "run_acme.sh: missing $f (cmake --build $BUILD;" \
 		    "apt-get install pebble jq)" >&2
@@ -84,9 +96,15 @@ cat >"$DIR/pebble.json" <<EOF
   "externalAccountBindingRequired": false}}
 EOF
 
-pebble-challtestsrv -dns01 "127.0.0.1:$DNS" -http01 "" -https01 "" \
-    -tlsalpn01 "" -management "127.0.0.1:$DNSMGMT" -defaultIPv4 127.0.0.1 \
-    -defaultIPv6 "" >"$DIR/challtestsrv.log" 2>&1 &
+if [ "$MOCK_DNS" = stub ]; then
+	"$DNSBIN" "$DNS" >"$DIR/dns.log" 2>&1 &
+	DNSREADY=answering
+else
+	"$DNSBIN" -dns01 "127.0.0.1:$DNS" -http01 "" -https01 "" \
+	    -tlsalpn01 "" -management "127.0.0.1:$DNSMGMT" \
+	    -defaultIPv4 127.0.0.1 -defaultIPv6 "" >"$DIR/dns.log" 2>&1 &
+	DNSREADY='Answering A'
+fi
 CTS=$!
 PIDS+=("$CTS")
 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
@@ -111,7 +129,7 @@ PIDS+=("$PEBBLE")
 ENRPID=$!
 PIDS+=("$ENRPID")
 
-wait_for "$DIR/challtestsrv.log" 'Answering A' "$CTS" pebble-challtestsrv
+wait_for "$DIR/dns.log" "$DNSREADY" "$CTS" "$MOCK_DNS"
 wait_for "$DIR/pebble.log" 'Listening on' "$PEBBLE" pebble
 wait_for "$DIR/enrolld.log" 'listening on' "$ENRPID" enrolld
 
@@ -120,7 +138,7 @@ git -C "$SRC" diff --quiet HEAD -- 2>/dev/null || REV="$REV+dirty"
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), enrolld $REV," \
     "$(nproc) CPUs, $(openssl version | cut -d' ' -f1-2)," \
     "pebble $(dpkg-query -W -f '${Version}' pebble 2>/dev/null)," \
-    "poll ${POLL_MS} ms"
+    "poll ${POLL_MS} ms, mock DNS $MOCK_DNS"
 
 status=0
 OUT=$DIR/results
