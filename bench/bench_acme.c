@@ -15,9 +15,9 @@
  * the HTTPS client (https_conn.c: HTTP/1.1 over OpenSSL on the socket,
  * one keep-alive connection per slot) and the http-01 responder
  * (http01_responder.c, 127.0.0.1:H), which answers the tokens the slots
- * have learnt.  Both are hand-rolled rather than
- * libevent's evhttp: the driver shares the cores with the server it
- * measures, and evhttp cost it about a sixth more CPU per order.
+ * have learnt.  Both are hand-rolled rather than libevent's evhttp: the
+ * driver shares the cores with the server it measures, and evhttp cost
+ * it about a sixth more CPU per order.
  * See bench/README.md for the method.
  */
 #include <signal.h>
