@@ -127,6 +127,20 @@ struct store_ops {
 	 * read_begin failed. */
 	int (*read_begin)(void *conn);
 	void (*read_end)(void *conn);
+	/*
+	 * MAY, all four or none: light sets committed on the event loops.
+	 * The writer's connection then also commits on the thread that
+	 * submits a light set, when nobody else uses it; such a commit must
+	 * never wait.  writer_setup marks the writer's connection: from then
+	 * on its commits leave background work (SQLite: the WAL checkpoint)
+	 * to maintain(), which the writer thread runs when maintain_due()
+	 * says so.  try_begin is begin without waiting for a lock another
+	 * connection or process holds: 0 begun, 1 busy, -1 error.
+	 */
+	int (*writer_setup)(void *conn);
+	int (*try_begin)(void *conn);
+	int (*maintain_due)(void *conn);
+	void (*maintain)(void *conn);
 };
 
 /* Look a driver up by name ("sqlite"); NULL when unknown. */

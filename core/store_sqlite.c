@@ -723,6 +723,78 @@ sqlite_read_end(void *conn)
 		(void)sqlite_rollback(c);
 }
 
+/* Pages the WAL may hold before the writer checkpoints it: SQLite's own
+ * autocheckpoint default. */
+#define SQLITE_CHECKPOINT_PAGES 1000
+
+/* In place of SQLite's autocheckpoint on the writer's connection: a
+ * commit made on an event loop must not copy the WAL into the database
+ * and wait for the disk.  Counts the frames for sqlite_maintain_due. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sqlite_conn *c = arg;
+
+	(void)db;
+	(void)name;
+	c->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+static int
+sqlite_writer_setup(void *conn)
+{
+	struct sqlite_conn *c = conn;
+
+	(void)sqlite3_wal_hook(c->db, wal_hook, c);
+	return 0;
+}
+
+/* BEGIN IMMEDIATE without the busy timeout: a lock held by another
+ * connection or process answers 1 at once. */
+static int
+sqlite_try_begin(void *conn)
+{
+	struct sqlite_conn *c = conn;
+	sqlite3_stmt *st;
+	int s;
+
+	if ((st = sqlst_stmt_get(c, ST_BEGIN)) == NULL)
+		return -1;
+	(void)sqlite3_busy_timeout(c->db, 0);
+	if ((s = sqlite3_step(st) & 0xff) != SQLITE_DONE && s != SQLITE_BUSY)
+		sqlst_log(c, "begin");
+	sqlst_stmt_done(st);
+	(void)sqlite3_busy_timeout(c->db, SQLITE_BUSY_MS);
+	return s == SQLITE_DONE ? 0 : s == SQLITE_BUSY ? 1 : -1;
+}
+
+static int
+sqlite_maintain_due(void *conn)
+{
+	struct sqlite_conn *c = conn;
+
+	return c->wal_frames >= SQLITE_CHECKPOINT_PAGES;
+}
+
+/*
+ * A passive checkpoint, as autocheckpoint would have run: it copies what
+ * no reader still needs and never waits for a lock.  What it leaves is
+ * counted again by the next commit.
+ */
+static void
+sqlite_maintain(void *conn)
+{
+	struct sqlite_conn *c = conn;
+	int s;
+
+	c->wal_frames = 0;
+	s = sqlite3_wal_checkpoint_v2(
+	    c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if ((s & 0xff) != SQLITE_OK && (s & 0xff) != SQLITE_BUSY)
+		sqlst_log(c, "checkpoint");
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -751,4 +823,8 @@ const struct store_ops store_sqlite_ops = {
     .close = sqlite_close,
     .read_begin = sqlite_read_begin,
     .read_end = sqlite_read_end,
+    .writer_setup = sqlite_writer_setup,
+    .try_begin = sqlite_try_begin,
+    .maintain_due = sqlite_maintain_due,
+    .maintain = sqlite_maintain,
 };

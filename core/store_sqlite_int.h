@@ -50,7 +50,8 @@ enum stmt_id {
 
 /* One connection, used by one thread at a time. */
 struct sqlite_conn {
-	int durable; /* 0 unknown, 1 NORMAL, 2 FULL (set_durable) */
+	int durable;    /* 0 unknown, 1 NORMAL, 2 FULL (set_durable) */
+	int wal_frames; /* in the WAL after our last commit (writer only) */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_MAX];
 };
