@@ -16,11 +16,11 @@
 #include <openssl/err.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "core/cert.h"
 #include "core/log.h"
+#include "core/rand_pool.h"
 
 /* Bounds for RSA keys we generate ourselves; policy bounds peers' keys. */
 #define CERT_RSA_MIN_BITS 2048
@@ -502,7 +502,7 @@ cert_random_serial(ASN1_INTEGER *out)
 	BIGNUM *bn = NULL;
 	int rc = -1;
 
-	if (RAND_bytes(buf, sizeof(buf)) != 1)
+	if (rand_pool_bytes(buf, sizeof(buf)) == -1)
 		goto out;
 	buf[0] &= 0x7f;
 	if (buf[0] == 0)

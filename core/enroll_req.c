@@ -5,10 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
 #include "core/csr.h"
 #include "core/enroll.h"
+#include "core/rand_pool.h"
 
 static const char *const reason_codes[ENROLL_REASON_MAX] = {
     [ENROLL_OK] = "ok",
@@ -71,7 +70,7 @@ enroll_req_new(enum enroll_proto proto)
 	if ((req = calloc(1, sizeof(*req))) == NULL)
 		return NULL;
 	req->proto = proto;
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+	if (rand_pool_bytes(rnd, sizeof(rnd)) == -1) {
 		free(req);
 		return NULL;
 	}

@@ -6,10 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
 #include "core/encoding.h"
 #include "core/log.h"
+#include "core/rand_pool.h"
 #include "core/store.h"
 
 #define NONCE_RANDOM_BYTES 16 /* 22 base64url characters */
@@ -23,7 +22,7 @@ store_nonce_make(char *buf, size_t len, time_t expires)
 
 	if (len < STORE_NONCE_LEN + 1 || expires < 0)
 		goto out;
-	if (RAND_bytes(r, sizeof(r)) != 1) {
+	if (rand_pool_bytes(r, sizeof(r)) == -1) {
 		log_openssl(LOG_LVL_ERROR, "store: nonce");
 		goto out;
 	}

@@ -16,6 +16,7 @@
 #include "core/gateway.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/rand_pool.h"
 #include "protocols/acme/acme_int.h"
 
 #define ACME_ERR_PREFIX "urn:ietf:params:acme:error:"
@@ -28,7 +29,7 @@ acme_random_id(char *out, size_t outsz)
 	unsigned char rnd[16];
 	char *b64;
 
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1 ||
+	if (rand_pool_bytes(rnd, sizeof(rnd)) == -1 ||
 	    (b64 = encoding_b64url_encode(rnd, sizeof(rnd))) == NULL)
 		return -1;
 	snprintf(out, outsz, "%s", b64);
