@@ -1,7 +1,7 @@
 /*
  * The benchmark's DNS server (bench/run_acme.sh): every A question is
  * answered 127.0.0.1, every other question with an empty NOERROR answer
- * (no AAAA, no CAA, no TXT), over UDP on one loopback port.
+ * (no AAAA, no CAA, no TXT), over UDP and TCP on one loopback port.
  *
  *   dns_stub PORT
  *
@@ -12,12 +12,21 @@
  * taken from the servers being measured.  Tests keep using challtestsrv,
  * whose HTTP API they need for TXT records.
  *
- * Single-threaded and blocking: a query costs one recvfrom and one
- * sendto.  Malformed queries are dropped; SIGTERM ends it.
+ * enrolld asks over TCP by default (acme.validation.dns_transport), on
+ * connections it keeps and fills with several queries at once, each with
+ * the two-byte length of RFC 1035 §4.2.2.  So one poll() watches the UDP
+ * socket, the TCP listener and up to CONN_MAX accepted, non-blocking
+ * connections.  Single-threaded: a UDP query costs one recvfrom and one
+ * sendto, a TCP read answers every complete query it brought.  Malformed
+ * UDP queries are dropped; a malformed TCP query, EOF, or an answer the
+ * socket cannot take at once ends its connection.  SIGTERM ends it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +39,20 @@
 /* The largest UDP message without EDNS (RFC 1035 §4.2.1), and room for
  * a question of a 255-byte name plus one A record. */
 #define DNS_MSG_MAX 512
+#define CONN_MAX 256 /* TCP connections at once; more wait in the backlog */
+/* Input kept per connection: several pipelined queries, and always room
+ * for a whole one (longer ones are malformed). */
+#define CONN_BUF 4096
+
+/* An accepted TCP connection and the start of its next query. */
+struct conn {
+	int fd;
+	size_t have;
+	unsigned char in[CONN_BUF];
+};
+
+static struct conn conns[CONN_MAX];
+static size_t nconns;
 
 static unsigned
 get16(const unsigned char *p)
@@ -104,49 +127,160 @@ answer(const unsigned char *query, size_t qlen, unsigned char *out)
 	return len;
 }
 
-int
-main(int argc, char **argv)
+/* Answer every query waiting on the UDP socket (non-blocking). */
+static void
+udp_serve(int fd)
 {
 	unsigned char query[DNS_MSG_MAX], reply[DNS_MSG_MAX + 16];
-	struct sockaddr_in addr;
 	struct sockaddr_storage peer;
 	socklen_t plen;
 	ssize_t n;
 	size_t len;
+
+	for (;;) {
+		plen = sizeof(peer);
+		n = recvfrom(fd, query, sizeof(query), MSG_DONTWAIT,
+		    (struct sockaddr *)&peer, &plen);
+		if (n == -1)
+			return; /* EAGAIN: drained */
+		if ((len = answer(query, (size_t)n, reply)) == 0)
+			continue;
+		/* A full socket buffer drops the answer; the client asks
+		 * again, as it would on a real network. */
+		(void)sendto(fd, reply, len, 0, (struct sockaddr *)&peer, plen);
+	}
+}
+
+/* Take the connections waiting on the listener while there is room. */
+static void
+tcp_accept(int lfd)
+{
+	int fd, on = 1;
+
+	while (nconns < CONN_MAX && (fd = accept(lfd, NULL, NULL)) != -1) {
+		/* Pipelined answers go out at once: Nagle would hold the
+		 * second until the first is acknowledged (delayed ACK). */
+		if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
+		    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) ==
+		        -1) {
+			close(fd);
+			continue;
+		}
+		conns[nconns].fd = fd;
+		conns[nconns].have = 0;
+		nconns++;
+	}
+}
+
+/*
+ * Read what connection `c` sent and answer each complete query, two-byte
+ * length first (RFC 1035 §4.2.2).  0, or -1 when the connection is to be
+ * closed: EOF, an error, a malformed query, or an answer that does not
+ * fit in the socket at once (the client asks again, as over UDP).
+ */
+static int
+conn_serve(struct conn *c)
+{
+	unsigned char reply[2 + DNS_MSG_MAX + 16];
+	size_t qlen, len, off = 0;
+	ssize_t n;
+
+	n = read(c->fd, c->in + c->have, sizeof(c->in) - c->have);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		return -1;
+	if (n > 0)
+		c->have += (size_t)n;
+	while (c->have - off >= 2) {
+		qlen = get16(c->in + off);
+		if (qlen > DNS_MSG_MAX)
+			return -1;
+		if (c->have - off < 2 + qlen)
+			break;
+		if ((len = answer(c->in + off + 2, qlen, reply + 2)) == 0)
+			return -1;
+		put16(reply, (unsigned)len);
+		if (send(c->fd, reply, 2 + len, MSG_NOSIGNAL) !=
+		    (ssize_t)(2 + len))
+			return -1;
+		off += 2 + qlen;
+	}
+	memmove(c->in, c->in + off, c->have - off);
+	c->have -= off;
+	return 0;
+}
+
+/* A non-blocking socket of `type` bound to 127.0.0.1:port, or -1. */
+static int
+bind_loopback(int type, long port)
+{
+	struct sockaddr_in addr;
+	int fd, on = 1;
+
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((unsigned short)port);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, type | SOCK_NONBLOCK, 0)) == -1)
+		return -1;
+	/* Not for UDP, where it would let a second server share the port. */
+	if ((type == SOCK_STREAM &&
+	        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) ==
+	            -1) ||
+	    bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == -1 ||
+	    (type == SOCK_STREAM && listen(fd, 128) == -1)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct pollfd pfd[2 + CONN_MAX];
+	size_t i, n;
 	char *end;
 	long port;
-	int fd;
+	int ufd, lfd;
 
 	if (argc != 2 || (port = strtol(argv[1], &end, 10)) <= 0 ||
 	    port > 65535 || *end != '\0') {
 		fprintf(stderr, "usage: dns_stub PORT\n");
 		return 2;
 	}
-	memset(&addr, 0, sizeof(addr));
-	addr.sin_family = AF_INET;
-	addr.sin_port = htons((unsigned short)port);
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
-	    bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == -1) {
+	if ((ufd = bind_loopback(SOCK_DGRAM, port)) == -1 ||
+	    (lfd = bind_loopback(SOCK_STREAM, port)) == -1) {
 		perror("dns_stub: 127.0.0.1");
 		return 1;
 	}
 	printf("dns_stub: answering on 127.0.0.1:%ld\n", port);
 	fflush(stdout);
 	for (;;) {
-		plen = sizeof(peer);
-		n = recvfrom(fd, query, sizeof(query), 0,
-		    (struct sockaddr *)&peer, &plen);
-		if (n == -1) {
+		pfd[0] = (struct pollfd){ufd, POLLIN, 0};
+		/* A full table leaves new connections in the backlog. */
+		pfd[1] =
+		    (struct pollfd){lfd, nconns < CONN_MAX ? POLLIN : 0, 0};
+		for (i = 0; i < nconns; i++)
+			pfd[2 + i] = (struct pollfd){conns[i].fd, POLLIN, 0};
+		n = nconns;
+		if (poll(pfd, 2 + n, -1) == -1) {
 			if (errno == EINTR)
 				continue;
-			perror("dns_stub: recvfrom");
+			perror("dns_stub: poll");
 			return 1;
 		}
-		if ((len = answer(query, (size_t)n, reply)) == 0)
-			continue;
-		/* A full socket buffer drops the answer; the client asks
-		 * again, as it would on a real network. */
-		(void)sendto(fd, reply, len, 0, (struct sockaddr *)&peer, plen);
+		/* Backwards: a closed connection takes the last one's place,
+		 * which has been served already. */
+		for (i = n; i-- > 0;) {
+			if (pfd[2 + i].revents == 0 ||
+			    conn_serve(&conns[i]) == 0)
+				continue;
+			close(conns[i].fd);
+			conns[i] = conns[--nconns];
+		}
+		if (pfd[1].revents != 0)
+			tcp_accept(lfd);
+		if (pfd[0].revents != 0)
+			udp_serve(ufd);
 	}
 }

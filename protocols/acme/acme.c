@@ -24,7 +24,7 @@ static const char *const cfg_keys[] = {"default_profile", "profiles",
     "validation", NULL};
 static const char *const val_keys[] = {"resolver", "trust_anchor",
     "http01_port", "tlsalpn01_port", "allow_private_targets", "timeout_ms",
-    "caa", NULL};
+    "caa", "dns_transport", NULL};
 
 static int
 key_known(const char *key, const char *const *keys)
@@ -167,6 +167,26 @@ acme_cfg_free(struct acme_cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
+/* validation.dns_transport: "tcp" (the default) or "udp".  0 / -1. */
+static int
+cfg_transport(const json_t *obj, const char *where,
+    enum acme_dns_transport *out, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(obj, "dns_transport");
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+
+	*out = ACME_DNS_TCP;
+	if (v == NULL || strcmp(s, "tcp") == 0)
+		return 0;
+	if (strcmp(s, "udp") == 0) {
+		*out = ACME_DNS_UDP;
+		return 0;
+	}
+	snprintf(
+	    err, errlen, "%s.dns_transport: must be \"tcp\" or \"udp\"", where);
+	return -1;
+}
+
 static int
 cfg_load_validation(
     struct acme_validate_cfg *vc, const json_t *v, char *err, size_t errlen)
@@ -194,7 +214,8 @@ cfg_load_validation(
 	        errlen) == -1 ||
 	    cfg_int(v, w, "timeout_ms", 100, 120000, 10000, &vc->timeout_ms,
 	        err, errlen) == -1 ||
-	    cfg_bool(v, w, "caa", 1, &vc->caa, err, errlen) == -1)
+	    cfg_bool(v, w, "caa", 1, &vc->caa, err, errlen) == -1 ||
+	    cfg_transport(v, w, &vc->dns_transport, err, errlen) == -1)
 		return -1;
 	return 0;
 }

@@ -6,6 +6,10 @@
  * packets, whose answer section we walk for the records asked for.
  * Outstanding queries are kept on a list so that freeing the resolver
  * cancels them all.
+ *
+ * Queries go to the resolver over TCP unless configured otherwise: the
+ * connections are kept and reused where UDP costs a socket per query, and
+ * an off-path attacker cannot inject answers into them.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -139,10 +143,14 @@ dns_set(struct ub_ctx *ctx, const char *opt, const char *val)
 
 /*
  * Configure a fresh context: forwarder, trust anchor, no answer reuse
- * (a client that just fixed its TXT record must be seen at once).
+ * (a client that just fixed its TXT record must be seen at once), and
+ * TCP to the resolver unless UDP was asked for: reused connections cost
+ * far fewer sockets than one per query, and forged answers cannot enter
+ * an established connection.
  */
 static int
-dns_configure(struct ub_ctx *ctx, const char *resolver, const char *ta)
+dns_configure(struct ub_ctx *ctx, const char *resolver, const char *ta,
+    enum acme_dns_transport transport)
 {
 	char spec[DNS_SPEC_MAX];
 	int err;
@@ -151,6 +159,9 @@ dns_configure(struct ub_ctx *ctx, const char *resolver, const char *ta)
 	if (dns_set(ctx, "do-not-query-localhost:", "no") == -1 ||
 	    dns_set(ctx, "cache-max-ttl:", "0") == -1 ||
 	    dns_set(ctx, "cache-max-negative-ttl:", "0") == -1)
+		return -1;
+	if (transport == ACME_DNS_TCP &&
+	    dns_set(ctx, "tcp-upstream:", "yes") == -1)
 		return -1;
 	if (resolver != NULL) {
 		if (dns_fwd_spec(resolver, spec, sizeof(spec)) == -1 ||
@@ -177,8 +188,8 @@ dns_configure(struct ub_ctx *ctx, const char *resolver, const char *ta)
 }
 
 struct acme_dns *
-acme_dns_new(
-    struct event_base *base, const char *resolver, const char *trust_anchor)
+acme_dns_new(struct event_base *base, const char *resolver,
+    const char *trust_anchor, enum acme_dns_transport transport)
 {
 	struct acme_dns *d = NULL;
 
@@ -189,7 +200,7 @@ acme_dns_new(
 		log_error("msg=\"acme dns: ub_ctx_create_event failed\"");
 		goto fail;
 	}
-	if (dns_configure(d->ctx, resolver, trust_anchor) == -1)
+	if (dns_configure(d->ctx, resolver, trust_anchor, transport) == -1)
 		goto fail;
 	return d;
 fail:

@@ -40,6 +40,12 @@ typedef void acme_dns_done_fn(void *arg, const struct acme_dns_result *res);
 typedef void acme_dns_addrs_fn(
     void *arg, const struct sockaddr_storage *addrs, size_t n, const char *why);
 
+/* How queries reach the resolver (acme.validation.dns_transport). */
+enum acme_dns_transport {
+	ACME_DNS_TCP, /* connections kept open and reused; the default */
+	ACME_DNS_UDP  /* a fresh socket per query */
+};
+
 struct acme_dns;
 struct acme_dns_query;
 struct acme_dns_lookup;
@@ -49,10 +55,11 @@ struct acme_dns_lookup;
  * "[V6]:PORT" of a recursive resolver to forward to, or NULL for the
  * nameservers of /etc/resolv.conf.  With `trust_anchor` (a root key file)
  * answers are DNSSEC-validated and bogus ones reported as ACME_DNS_BOGUS.
+ * `transport` is how every query travels to that resolver.
  * Returns NULL on error (logged); free with acme_dns_free.
  */
-struct acme_dns *acme_dns_new(
-    struct event_base *base, const char *resolver, const char *trust_anchor);
+struct acme_dns *acme_dns_new(struct event_base *base, const char *resolver,
+    const char *trust_anchor, enum acme_dns_transport transport);
 /* Cancels every outstanding query and lookup (no callback runs). */
 void acme_dns_free(struct acme_dns *d);
 

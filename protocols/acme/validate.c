@@ -722,8 +722,8 @@ acme_validator_new(struct event_base *base, const struct acme_validate_cfg *cfg)
 	v->base = base;
 	if (validator_copy_cfg(v, cfg) == -1 ||
 	    (v->ssl_ctx = validator_ssl_ctx()) == NULL ||
-	    (v->dns = acme_dns_new(
-	         base, v->cfg.resolver, v->cfg.trust_anchor)) == NULL) {
+	    (v->dns = acme_dns_new(base, v->cfg.resolver, v->cfg.trust_anchor,
+	         v->cfg.dns_transport)) == NULL) {
 		log_error("msg=\"acme validate: cannot create the validator\"");
 		acme_validator_free(v);
 		return NULL;

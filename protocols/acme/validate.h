@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "protocols/acme/dns.h"
+
 struct event_base;
 
 enum acme_chall_type { ACME_HTTP_01, ACME_DNS_01, ACME_TLS_ALPN_01 };
@@ -24,6 +26,8 @@ struct acme_validate_cfg {
 	int caa;           /* check CAA for dns identifiers */
 	const char *const
 	    *caa_identities; /* our issuer domains, NULL-terminated */
+	/* How lookups reach the resolver; 0 is ACME_DNS_TCP, the default. */
+	enum acme_dns_transport dns_transport;
 };
 
 struct acme_validator;
