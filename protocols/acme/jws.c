@@ -344,8 +344,9 @@ jws_parse(const unsigned char *body, size_t len, int allow_hmac,
 	struct jws *j;
 
 	/* The caller bounded len by the listener's maximum body size. */
-	obj =
-	    json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if ((obj = jws_flat_load(body, len)) == NULL)
+		obj = json_loadb(
+		    (const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (obj == NULL) {
 		jws_fail(&f, JWS_MALFORMED,
 		    "RFC 8555 §6.2: the body is not JSON with unique member "

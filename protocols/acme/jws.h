@@ -46,6 +46,10 @@ void jws_fail(struct jws_fail *f, enum jws_error e, const char *fmt, ...)
  */
 struct jws *jws_parse(const unsigned char *body, size_t len, int allow_hmac,
     enum jws_error *err, char *msg, size_t msglen);
+/* A body of exactly "protected", "payload" and "signature" with plain
+ * base64url values, as the JSON object jansson would have made of it;
+ * NULL for any other body (then parse it with jansson).  jws_flat.c. */
+json_t *jws_flat_load(const unsigned char *body, size_t len);
 /* Parse an already-decoded JSON value (the EAB object inside a payload). */
 struct jws *jws_parse_json(const json_t *obj, int allow_hmac,
     enum jws_error *err, char *msg, size_t msglen);
