@@ -8,7 +8,7 @@
 # c=4, then against enrolld alone at c=32 and c=256, prints a summary
 # with the enrolld/pebble ratio at c=4, stops everything by PID and
 # removes the temporary directory.
-# Environment: N1 (100), N4 (400), N32 (1000), N256 (2000), POLL_MS (20,
+# Environment: N1 (100), N4 (1000), N32 (1000), N256 (2000), POLL_MS (20,
 # the driver's wait between two polls of an authorization or an order),
 # MOCK_DNS (stub: bench/dns_stub.c; challtestsrv: Debian's
 # pebble-challtestsrv, the mock DNS of the tests, which costs the two
@@ -22,7 +22,7 @@ case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
 ENROLLD=${ENROLLD:-$BUILD/enrolld}
 BENCH=${BENCH:-$BUILD/bench/bench_acme}
 N1=${N1:-100}
-N4=${N4:-400}
+N4=${N4:-1000}
 N32=${N32:-1000}
 N256=${N256:-2000}
 POLL_MS=${POLL_MS:-20}
@@ -107,11 +107,16 @@ else
 fi
 CTS=$!
 PIDS+=("$CTS")
-PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
-    pebble -config "$DIR/pebble.json" -dnsserver "127.0.0.1:$DNS" \
-    >"$DIR/pebble.log" 2>&1 &
-PEBBLE=$!
-PIDS+=("$PEBBLE")
+# pebble_start: a fresh Pebble on the same ports; PEBBLE is its PID.
+pebble_start()
+{
+	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+	    pebble -config "$DIR/pebble.json" -dnsserver "127.0.0.1:$DNS" \
+	    >"$DIR/pebble.log" 2>&1 &
+	PEBBLE=$!
+	PIDS+=("$PEBBLE")
+}
+pebble_start
 
 "$ENROLLD" init --dir "$DIR/inst" --port "$ENR" \
     --est-user "bench:$(openssl rand -hex 8)" --http01-port "$HTTP01" \
@@ -174,9 +179,38 @@ bench()
 	    "ms/order" >&2
 }
 
-bench pebble 1 "$N1"
+# last_failed NAME C: the failed orders of the last run of NAME at c=C.
+last_failed()
+{
+	awk -v l="acme orders $1 c=$2 " 'index($0, l) == 1 {
+		for (i = 1; i <= NF; i++) if ($i ~ /^failed=/) f = substr($i, 8) }
+	    END { print f }' "$OUT"
+}
+# bench_pebble C N: Pebble's run, redone on a restarted Pebble (at most
+# twice) when orders failed.  Its store deadlock (bench/README.md) wedges
+# a run at c=4 now and then; such a run measures the 120 s bound, not
+# Pebble, and the ratio would be meaningless.  Each retry is said on
+# stderr; the summary takes the last run.
+bench_pebble()
+{
+	local try failed st=$status
+	for try in 1 2 3; do
+		status=$st
+		bench pebble "$1" "$2"
+		failed=$(last_failed pebble "$1")
+		[ "${failed:-1}" = 0 ] || [ "$try" = 3 ] && return
+		echo "run_acme.sh: pebble failed $failed orders at c=$1 (its" \
+		    "store deadlock); restarting it and running again" >&2
+		kill -TERM "$PEBBLE" 2>/dev/null
+		wait "$PEBBLE" 2>/dev/null
+		pebble_start
+		wait_for "$DIR/pebble.log" 'Listening on' "$PEBBLE" pebble
+	done
+}
+
+bench_pebble 1 "$N1"
 bench enrolld 1 "$N1"
-bench pebble 4 "$N4"
+bench_pebble 4 "$N4"
 bench enrolld 4 "$N4"
 # Pebble wedges at c >= 8 (bench/README.md): enrolld alone from here.
 kill -TERM "$PEBBLE" 2>/dev/null
@@ -195,8 +229,8 @@ grep -E 'level=(warn|error)' "$DIR/enrolld.log" | sort -t' ' -k2 |
 rate()
 {
 	awk -v l="acme orders $1 c=$2 " 'index($0, l) == 1 {
-		for (i = 1; i <= NF; i++) if ($i == "orders/s") print $(i - 1) }' \
-	    "$OUT"
+		for (i = 1; i <= NF; i++) if ($i == "orders/s") r = $(i - 1) }
+	    END { print r }' "$OUT"
 }
 pe=$(rate pebble 4)
 en=$(rate enrolld 4)
