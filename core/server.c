@@ -19,6 +19,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <event2/thread.h>
 #include <jansson.h>
 #include <openssl/err.h>
@@ -50,6 +51,9 @@ struct server {
 	size_t n_addrs;
 	struct worker *workers;
 	unsigned n_workers;
+	evutil_socket_t *listen_fds; /* one per address, shared by workers */
+	pthread_mutex_t turn_mu;     /* guards turn and the listeners' state */
+	unsigned turn;               /* the worker that accepts next */
 	size_t max_header_bytes;
 	size_t max_body_bytes;
 	struct timeval read_timeout;
@@ -278,6 +282,8 @@ server_new(struct gateway *gw, char *err, size_t errlen)
 
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return NULL;
+	/* Cannot fail on Linux with default attributes. */
+	(void)pthread_mutex_init(&srv->turn_mu, NULL);
 	srv->view.gw = gw;
 	if (RAND_bytes((unsigned char *)&srv->view.id_prefix,
 	        sizeof(srv->view.id_prefix)) != 1)
@@ -324,6 +330,8 @@ server_free(struct server *srv)
 	SSL_CTX_free(srv->ssl_ctx);
 	free(srv->addrs);
 	free(srv->workers);
+	free(srv->listen_fds);
+	pthread_mutex_destroy(&srv->turn_mu);
 	free(srv);
 }
 
@@ -351,14 +359,65 @@ server_join_writes(struct bufferevent *bev)
 	    bufferevent_get_output(bev), join_writes_cb, NULL);
 }
 
+/*
+ * Connections are dealt to the workers in turn.  With a socket per worker
+ * (SO_REUSEPORT) the kernel would pick by a hash of the addresses, and a
+ * few long-lived keep-alive connections (a proxy, an MDM server, the
+ * benchmark's four) land on one worker as often as not: it does all the
+ * work while the others idle.  So the workers share one listening socket
+ * per address, only the worker whose turn it is listens, and each
+ * accepted connection hands the turn on to the next worker still
+ * listening.
+ *
+ * Hand the turn from `w` to the next worker still listening, if any.
+ * turn_mu is held.
+ */
+static void
+turn_pass_locked(struct worker *w)
+{
+	struct server *srv = w->srv;
+	struct worker *next = NULL;
+	unsigned k;
+	size_t i;
+
+	for (k = 1; k < srv->n_workers; k++) {
+		next = &srv->workers[(w->index + k) % srv->n_workers];
+		if (next->n_bound > 0)
+			break;
+		next = NULL;
+	}
+	if (next == NULL)
+		return;
+	for (i = 0; i < w->n_bound; i++)
+		evconnlistener_disable(
+		    evhttp_bound_socket_get_listener(w->bound[i]));
+	for (i = 0; i < next->n_bound; i++)
+		evconnlistener_enable(
+		    evhttp_bound_socket_get_listener(next->bound[i]));
+	srv->turn = next->index;
+}
+
+/* After `w` accepted a connection: evhttp's bufferevent callback, on
+ * w's loop. */
+static void
+worker_pass_turn(struct worker *w)
+{
+	pthread_mutex_lock(&w->srv->turn_mu);
+	if (w->srv->turn == w->index)
+		turn_pass_locked(w);
+	pthread_mutex_unlock(&w->srv->turn_mu);
+}
+
 /* Per-connection TLS: evhttp calls this for each accepted socket. */
 static struct bufferevent *
 server_tls_bev(struct event_base *base, void *arg)
 {
-	struct server *srv = arg;
+	struct worker *w = arg;
+	struct server *srv = w->srv;
 	struct bufferevent *bev;
 	SSL *ssl;
 
+	worker_pass_turn(w);
 	if ((ssl = SSL_new(srv->ssl_ctx)) == NULL) {
 		log_openssl(LOG_LVL_ERROR, "SSL_new failed");
 		return NULL;
@@ -376,6 +435,14 @@ server_tls_bev(struct event_base *base, void *arg)
 	return bev;
 }
 
+/* The same for plain HTTP: evhttp's own choice of bufferevent. */
+static struct bufferevent *
+server_plain_bev(struct event_base *base, void *arg)
+{
+	worker_pass_turn(arg);
+	return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
 static evutil_socket_t
 server_socket(struct listen_addr *a)
 {
@@ -389,7 +456,6 @@ server_socket(struct listen_addr *a)
 	/* Linux hands TCP_NODELAY on to accepted sockets: without it Nagle
 	 * and delayed ACKs hold each small reply back for ~40 ms. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
 		goto fail;
 	if (a->ss.ss_family == AF_INET6 &&
@@ -402,31 +468,6 @@ server_socket(struct listen_addr *a)
 fail:
 	close(fd);
 	return -1;
-}
-
-/*
- * SO_REUSEPORT would let a second enrolld share our port and silently
- * take half the connections: bind once without it to prove the port is
- * ours.  0, or -1 with errno set.
- */
-static int
-server_port_free(struct listen_addr *a)
-{
-	evutil_socket_t fd;
-	int one = 1, rc = -1, saved;
-
-	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (a->ss.ss_family == AF_INET6)
-		(void)setsockopt(
-		    fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&a->ss, a->len) == 0)
-		rc = 0;
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
 }
 
 /* Each handler's per-worker state (protocol.h worker_init). */
@@ -462,8 +503,7 @@ worker_evhttp(struct server *srv, struct worker *w, int tls)
 
 	if ((http = evhttp_new(w->base)) == NULL)
 		return NULL;
-	if (tls)
-		evhttp_set_bevcb(http, server_tls_bev, srv);
+	evhttp_set_bevcb(http, tls ? server_tls_bev : server_plain_bev, w);
 	evhttp_set_gencb(http, http_dispatch, w);
 	evhttp_set_max_headers_size(http, (ev_ssize_t)srv->max_header_bytes);
 	evhttp_set_max_body_size(http, (ev_ssize_t)srv->max_body_bytes);
@@ -507,17 +547,19 @@ worker_setup(struct server *srv, struct worker *w)
 	    (w->bound_on = calloc(srv->n_addrs, sizeof(*w->bound_on))) == NULL)
 		return -1;
 	for (i = 0; i < srv->n_addrs; i++) {
-		evutil_socket_t fd = server_socket(&srv->addrs[i]);
 		struct evhttp *on = srv->addrs[i].tls ? w->http : w->http_plain;
+		struct evconnlistener *lev;
 
-		if (fd < 0) {
-			log_error("msg=\"cannot listen on %s: %s\"",
-			    srv->addrs[i].text, strerror(errno));
-			return -1;
-		}
-		if ((w->bound[i] = evhttp_accept_socket_with_handle(on, fd)) ==
-		    NULL) {
-			close(fd);
+		/* The socket is the server's, closed after the workers: not
+		 * on free.  Worker 0 has the first turn (worker_pass_turn). */
+		lev = evconnlistener_new(w->base, NULL, NULL,
+		    LEV_OPT_THREADSAFE | LEV_OPT_CLOSE_ON_EXEC |
+		        (w->index == 0 ? 0 : LEV_OPT_DISABLED),
+		    0, srv->listen_fds[i]);
+		if (lev == NULL ||
+		    (w->bound[i] = evhttp_bind_listener(on, lev)) == NULL) {
+			if (lev != NULL)
+				evconnlistener_free(lev);
 			return -1;
 		}
 		w->bound_on[i] = on;
@@ -572,7 +614,9 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	event_base_dispatch(w->base);
+	/* A worker waiting for its turn to accept (worker_pass_turn) may
+	 * have no event at all: the loop must not end on that. */
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }
 
@@ -648,9 +692,15 @@ worker_begin_drain(evutil_socket_t fd, short what, void *arg)
 	size_t i;
 
 	w->draining = 1;
+	/* Under the lock: the turn moves on, so no connection waits for a
+	 * worker that no longer listens, and none is passed to it after. */
+	pthread_mutex_lock(&w->srv->turn_mu);
 	for (i = 0; i < w->n_bound; i++)
 		evhttp_del_accept_socket(w->bound_on[i], w->bound[i]);
 	w->n_bound = 0;
+	if (w->srv->turn == w->index)
+		turn_pass_locked(w);
+	pthread_mutex_unlock(&w->srv->turn_mu);
 	worker_maybe_exit(w);
 	w->drain_timer = evtimer_new(w->base, worker_drain_timeout, w);
 	if (w->drain_timer != NULL)
@@ -705,11 +755,16 @@ server_run(struct server *srv)
 	if ((srv->workers = calloc(srv->n_workers, sizeof(*srv->workers))) ==
 	    NULL)
 		return -1;
+	if ((srv->listen_fds =
+	            calloc(srv->n_addrs, sizeof(*srv->listen_fds))) == NULL)
+		return -1;
+	for (i = 0; i < srv->n_addrs; i++)
+		srv->listen_fds[i] = -1;
 	for (i = 0; i < srv->n_addrs; i++) {
-		if (server_port_free(&srv->addrs[i]) == -1) {
+		if ((srv->listen_fds[i] = server_socket(&srv->addrs[i])) < 0) {
 			log_error("msg=\"cannot listen on %s: %s\"",
 			    srv->addrs[i].text, strerror(errno));
-			return -1;
+			goto out;
 		}
 	}
 	for (i = 0; i < srv->n_workers; i++) {
@@ -735,5 +790,8 @@ stop:
 out:
 	for (i = 0; i < srv->n_workers; i++)
 		worker_teardown(&srv->workers[i]);
+	for (i = 0; i < srv->n_addrs; i++)
+		if (srv->listen_fds[i] >= 0)
+			close(srv->listen_fds[i]);
 	return rc;
 }
