@@ -181,12 +181,16 @@ bench()
 	    "ms/order" >&2
 }
 
-# last_failed NAME C: the failed orders of the last run of NAME at c=C.
-last_failed()
+# runs NAME C: "ORDERS/S FAILED" for each run of NAME at c=C so far.
+runs()
 {
 	awk -v l="acme orders $1 c=$2 " 'index($0, l) == 1 {
-		for (i = 1; i <= NF; i++) if ($i ~ /^failed=/) f = substr($i, 8) }
-	    END { print f }' "$OUT"
+		r = ""; f = ""
+		for (i = 1; i <= NF; i++) {
+			if ($i == "orders/s") r = $(i - 1)
+			if ($i ~ /^failed=/) f = substr($i, 8)
+		}
+		print r, f }' "$OUT"
 }
 # bench_pebble C N: Pebble's run, redone on a restarted Pebble (at most
 # twice) when orders failed.  Its store deadlock (bench/README.md) wedges
@@ -199,7 +203,7 @@ bench_pebble()
 	for try in 1 2 3; do
 		status=$st
 		bench pebble "$1" "$2"
-		failed=$(last_failed pebble "$1")
+		failed=$(runs pebble "$1" | tail -1 | cut -d' ' -f2)
 		[ "${failed:-1}" = 0 ] || [ "$try" = 3 ] && return
 		echo "run_acme.sh: pebble failed $failed orders at c=$1 (its" \
 		    "store deadlock); restarting it and running again" >&2
@@ -237,13 +241,7 @@ grep -E 'level=(warn|error)' "$DIR/enrolld.log" | sort -t' ' -k2 |
 # order, one per line.
 rates()
 {
-	awk -v l="acme orders $1 c=$2 " 'index($0, l) == 1 {
-		r = ""; f = ""
-		for (i = 1; i <= NF; i++) {
-			if ($i == "orders/s") r = $(i - 1)
-			if ($i ~ /^failed=/) f = substr($i, 8)
-		}
-		if (f == "0") print r }' "$OUT"
+	runs "$1" "$2" | awk '$2 == "0" { print $1 }'
 }
 # median: of the numbers on stdin, one per line; nothing for none.
 median()

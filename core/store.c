@@ -126,6 +126,23 @@ job_free(struct store_job *job)
 }
 
 /*
+ * Write `t` in the connection's open transaction and end it: committed
+ * (0), or rolled back after a conflict (1) or an error (-1).  The one
+ * way a set alone is committed: by the writer, on a loop, by the CLI.
+ */
+static int
+set_commit(const struct store_ops *ops, void *conn, const struct store_txn *t)
+{
+	int r;
+
+	if ((r = store_txn_write(ops, conn, t)) == 0 && ops->commit(conn) == -1)
+		r = -1;
+	if (r != 0)
+		ops->rollback(conn);
+	return r;
+}
+
+/*
  * Housekeeping in the writer's open transaction, under its own savepoint:
  * sweep a bounded number of expired objects, at most every
  * STORE_EXPIRE_EVERY seconds.  Best effort: they are invisible already,
@@ -175,13 +192,8 @@ batch_txn(struct store *st, struct store_job *first, struct store_job *end)
 		return -1;
 	store_expire(st);
 	if (first->next == end) {
-		if ((r = store_txn_write(ops, st->wconn, first->txn)) == -1 ||
-		    (r == 0 && ops->commit(st->wconn) == -1))
-			goto fail;
-		if (r == 1)
-			ops->rollback(st->wconn);
-		first->rc = r;
-		return 0;
+		first->rc = set_commit(ops, st->wconn, first->txn);
+		return first->rc == -1 ? -1 : 0;
 	}
 	for (j = first; j != end; j = j->next) {
 		if (ops->savepoint(st->wconn) == -1 ||
@@ -518,11 +530,7 @@ store_commit_inline(struct store *st, struct store_job *job)
 		pthread_mutex_unlock(&st->wmu);
 		return -1;
 	}
-	if ((r = store_txn_write(ops, st->wconn, job->txn)) == 0 &&
-	    ops->commit(st->wconn) == -1)
-		r = -1;
-	if (r != 0)
-		ops->rollback(st->wconn);
+	r = set_commit(ops, st->wconn, job->txn);
 	chores = ops->maintain_due(st->wconn);
 	pthread_mutex_unlock(&st->wmu);
 	if (chores) {
@@ -702,12 +710,7 @@ store_txn_run(struct store_conn *c, struct store_txn *t)
 
 	if (c == NULL || t == NULL || c->ops->begin(c->conn) == -1)
 		goto out;
-	if ((rc = store_txn_write(c->ops, c->conn, t)) == 0 &&
-	    c->ops->commit(c->conn) == -1)
-		rc = -1;
-	if (rc != 0)
-		c->ops->rollback(c->conn);
-	if (rc == -1)
+	if ((rc = set_commit(c->ops, c->conn, t)) == -1)
 		store_txn_log_lost(t);
 out:
 	store_txn_free(t);
