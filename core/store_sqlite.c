@@ -8,6 +8,7 @@
  * Statements are prepared on first use and kept for the connection's life.
  * The protocol-object slots are in store_sqlite_obj.c.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -337,9 +338,22 @@ sqlite_close(void *conn)
 	free(c);
 }
 
+/*
+ * Before SQLite's first use: no allocation statistics.  With them on,
+ * every allocation takes one process-wide mutex, which the loops and the
+ * writer then contend for.  Nothing here reads the statistics.  Refused
+ * (harmlessly) when SQLite was initialised already.
+ */
+static void
+sqlite_global_setup(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int
 sqlite_open(const char *dsn, void **conn)
 {
+	static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 	struct sqlite_conn *c = NULL;
 	int rc = -1;
 
@@ -351,6 +365,7 @@ sqlite_open(const char *dsn, void **conn)
 		    "msg=\"store sqlite: library built without threads\"");
 		goto out;
 	}
+	(void)pthread_once(&setup_once, sqlite_global_setup);
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto out;
 	if (sqlite3_open_v2(dsn, &c->db,

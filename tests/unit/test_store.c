@@ -1,8 +1,8 @@
 /*
  * Unit tests for core/store.c and the SQLite driver: group commit through
  * the writer thread, completions on the caller's loop, one bad record
- * failing alone, revocation, migrations applied once, and many loops
- * submitting at the same time.
+ * failing alone, revocation, migrations applied once, no allocation
+ * statistics, and many loops submitting at the same time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,6 +122,7 @@ test_put_get(void **state)
 	struct cert_record got;
 	struct store_conn *c;
 	struct store *st;
+	sqlite3_int64 used = -1, peak = -1;
 
 	assert_non_null(st = store_open("sqlite", tdb.path));
 	assert_non_null(w.base = event_base_new());
@@ -152,6 +153,12 @@ test_put_get(void **state)
 	cert_record_clear(&got);
 	assert_null(got.subject);
 	assert_int_equal(store_cert_get(c, "FFFF", &got), 1);
+	/* The driver turned SQLite's allocation statistics (and their
+	 * process-wide mutex) off before first use: nothing is counted. */
+	assert_int_equal(
+	    sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &used, &peak, 0),
+	    SQLITE_OK);
+	assert_int_equal(used, 0);
 	store_conn_close(c);
 	store_close(st);
 	event_base_free(w.base);
