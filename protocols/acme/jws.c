@@ -453,39 +453,51 @@ key_fits(const struct jws_alg *a, EVP_PKEY *key)
 	return 0;
 }
 
-/*
- * RFC 7518 §3.4: the JWS carries r || s, each flen bytes; OpenSSL wants
- * a DER ECDSA-Sig-Value.  Returns the DER (OPENSSL_free) and its length,
- * or NULL when the length is wrong or on allocation failure.
- */
-static unsigned char *
-ecdsa_to_der(
-    const unsigned char *sig, size_t siglen, size_t flen, size_t *derlen)
+/* One DER INTEGER of the unsigned big-endian `n` bytes at v (n <= 66)
+ * at der; its length.  Minimal: leading zero bytes dropped, one put back
+ * where the first bit would read as a sign. */
+static size_t
+der_uint(const unsigned char *v, size_t n, unsigned char *der)
 {
-	ECDSA_SIG *es = NULL;
-	BIGNUM *r = NULL, *s = NULL;
-	unsigned char *der = NULL;
-	int n;
+	size_t pad, len;
 
-	if (siglen != 2 * flen)
-		return NULL;
-	r = BN_bin2bn(sig, (int)flen, NULL);
-	s = BN_bin2bn(sig + flen, (int)flen, NULL);
-	if (r == NULL || s == NULL || (es = ECDSA_SIG_new()) == NULL)
-		goto out;
-	if (ECDSA_SIG_set0(es, r, s) != 1)
-		goto out;
-	r = s = NULL; /* now owned by es */
-	if ((n = i2d_ECDSA_SIG(es, &der)) <= 0) {
-		der = NULL;
-		goto out;
+	while (n > 1 && v[0] == 0) {
+		v++;
+		n--;
 	}
-	*derlen = (size_t)n;
-out:
-	BN_free(r);
-	BN_free(s);
-	ECDSA_SIG_free(es);
-	return der;
+	pad = (v[0] & 0x80) != 0;
+	len = pad + n;
+	der[0] = 0x02;
+	der[1] = (unsigned char)len;
+	der[2] = 0;
+	memcpy(der + 2 + pad, v, n);
+	return 2 + len;
+}
+
+/* Written out rather than through BIGNUMs and i2d_ECDSA_SIG, which cost
+ * more than the rest of a verification's bookkeeping. */
+size_t
+jws_ecdsa_der(const unsigned char *sig, size_t siglen, size_t flen,
+    unsigned char der[JWS_ECDSA_DER_MAX])
+{
+	unsigned char ints[2 * (2 + 67)];
+	size_t n, hdr;
+
+	if (flen == 0 || flen > 66 || siglen != 2 * flen)
+		return 0;
+	n = der_uint(sig, flen, ints);
+	n += der_uint(sig + flen, flen, ints + n);
+	/* Up to 138 content bytes: past 127 the length takes two bytes. */
+	hdr = n < 0x80 ? 2 : 3;
+	der[0] = 0x30;
+	if (hdr == 2)
+		der[1] = (unsigned char)n;
+	else {
+		der[1] = 0x81;
+		der[2] = (unsigned char)n;
+	}
+	memcpy(der + hdr, ints, n);
+	return hdr + n;
 }
 
 /* One-shot verification of j's signing input; RSA keys get PKCS#1 v1.5
@@ -519,22 +531,16 @@ out:
 enum jws_error
 jws_verify(const struct jws *j, EVP_PKEY *key)
 {
-	unsigned char *der = NULL;
-	size_t derlen = 0;
-	enum jws_error e;
+	unsigned char der[JWS_ECDSA_DER_MAX];
+	size_t derlen;
 
 	if (key == NULL || j->alg->kind == ALG_HMAC || !key_fits(j->alg, key))
 		return JWS_BAD_ALG;
 	if (j->alg->kind != ALG_EC)
 		return digest_verify(j, key, j->sig, j->siglen);
-	if ((der = ecdsa_to_der(j->sig, j->siglen, j->alg->flen, &derlen)) ==
-	    NULL) {
-		ERR_clear_error();
+	if ((derlen = jws_ecdsa_der(j->sig, j->siglen, j->alg->flen, der)) == 0)
 		return JWS_BAD_SIGNATURE;
-	}
-	e = digest_verify(j, key, der, derlen);
-	OPENSSL_free(der);
-	return e;
+	return digest_verify(j, key, der, derlen);
 }
 
 struct jws_verifier {
@@ -585,21 +591,20 @@ fail:
 enum jws_error
 jws_verify_with(const struct jws *j, EVP_PKEY *key, struct jws_verifier *v)
 {
-	unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE], der[JWS_ECDSA_DER_MAX];
 	unsigned int mdlen = 0;
-	size_t derlen = 0;
+	size_t derlen;
 	enum jws_error e = JWS_BAD_SIGNATURE;
 
 	if (v == NULL || key == NULL || v->alg != j->alg)
 		return jws_verify(j, key);
-	if ((der = ecdsa_to_der(j->sig, j->siglen, j->alg->flen, &derlen)) ==
-	        NULL ||
+	if ((derlen = jws_ecdsa_der(j->sig, j->siglen, j->alg->flen, der)) ==
+	        0 ||
 	    EVP_Digest(j->input, j->inputlen, md, &mdlen, v->md, NULL) != 1)
 		goto out;
 	if (EVP_PKEY_verify(v->pctx, der, derlen, md, mdlen) == 1)
 		e = JWS_OK;
 out:
-	OPENSSL_free(der);
 	/* A bad signature is the client's failure, not ours to log. */
 	ERR_clear_error();
 	return e;

@@ -87,6 +87,15 @@ void jws_verifier_free(struct jws_verifier *v);
  * NULL); the same answers. */
 enum jws_error jws_verify_with(
     const struct jws *j, EVP_PKEY *key, struct jws_verifier *v);
+/*
+ * RFC 7518 §3.4: an ECDSA signature travels as r || s, each flen bytes;
+ * OpenSSL verifies a DER ECDSA-Sig-Value.  Writes that DER into der and
+ * returns its length; 0 when siglen is not 2 * flen or flen is over 66
+ * (P-521's).
+ */
+#define JWS_ECDSA_DER_MAX (3 + 2 * (2 + 67))
+size_t jws_ecdsa_der(const unsigned char *sig, size_t siglen, size_t flen,
+    unsigned char der[JWS_ECDSA_DER_MAX]);
 /* Verify an HS256/384/512 JWS (EAB, RFC 8555 §7.3.4) with a MAC key. */
 enum jws_error jws_verify_hmac(
     const struct jws *j, const unsigned char *key, size_t keylen);

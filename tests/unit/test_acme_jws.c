@@ -529,6 +529,72 @@ hdr_expand(const char *in, const char *jwk)
 	return out;
 }
 
+/* OpenSSL's DER of r || s (each flen bytes), for comparison. */
+static int
+der_openssl(const unsigned char *sig, size_t flen, unsigned char **der)
+{
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(sig, (int)flen, NULL);
+	BIGNUM *s = BN_bin2bn(sig + flen, (int)flen, NULL);
+	int n;
+
+	assert_non_null(es);
+	assert_int_equal(ECDSA_SIG_set0(es, r, s), 1);
+	*der = NULL;
+	n = i2d_ECDSA_SIG(es, der);
+	assert_true(n > 0);
+	ECDSA_SIG_free(es);
+	return n;
+}
+
+/*
+ * jws_ecdsa_der() writes what i2d_ECDSA_SIG() does for every size of
+ * coordinate, with leading zero bytes, first bits set, values of zero,
+ * and P-521's long-form sequence length; it refuses wrong lengths.
+ */
+static void
+test_ecdsa_der(void **state)
+{
+	static const size_t flens[] = {32, 48, 66};
+	unsigned char sig[2 * 66], der[JWS_ECDSA_DER_MAX], *want;
+	size_t f, flen, n;
+	int i, wantlen, long_form = 0;
+
+	(void)state;
+	srand(7);
+	for (f = 0; f < sizeof(flens) / sizeof(flens[0]); f++) {
+		flen = flens[f];
+		for (i = 0; i < 2000; i++) {
+			for (n = 0; n < 2 * flen; n++)
+				sig[n] = (unsigned char)rand();
+			/* Shapes random bytes rarely give. */
+			if (i % 7 == 1)
+				memset(sig, 0, (size_t)(i % 5) + 1);
+			if (i % 11 == 2)
+				memset(sig + flen, 0, (size_t)(i % 3) + 1);
+			if (i % 13 == 3)
+				sig[0] |= 0x80;
+			if (i == 4)
+				memset(sig, 0, 2 * flen);
+			if (i == 5)
+				memset(sig, 0xff, 2 * flen);
+			n = jws_ecdsa_der(sig, 2 * flen, flen, der);
+			wantlen = der_openssl(sig, flen, &want);
+			assert_int_equal(n, (size_t)wantlen);
+			assert_memory_equal(der, want, n);
+			long_form += der[1] == 0x81;
+			OPENSSL_free(want);
+		}
+		assert_int_equal(
+		    jws_ecdsa_der(sig, 2 * flen - 1, flen, der), 0);
+		assert_int_equal(
+		    jws_ecdsa_der(sig, 2 * flen + 1, flen, der), 0);
+	}
+	assert_true(long_form > 0);
+	assert_int_equal(jws_ecdsa_der(sig, 2 * 67, 67, der), 0);
+	assert_int_equal(jws_ecdsa_der(sig, 0, 0, der), 0);
+}
+
 static void
 test_header_table(void **state)
 {
@@ -706,6 +772,7 @@ main(void)
 	    cmocka_unit_test(test_payload_json_refused),
 	    cmocka_unit_test(test_bad_alg),
 	    cmocka_unit_test(test_ecdsa_sig_length),
+	    cmocka_unit_test(test_ecdsa_der),
 	    cmocka_unit_test(test_header_table),
 	    cmocka_unit_test(test_body_shape),
 	    cmocka_unit_test(test_base64url_strict),
