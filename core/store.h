@@ -227,6 +227,10 @@ long store_obj_count(struct store_conn *c, const char *kind, int which,
 int store_nonce_make(char *buf, size_t len, time_t expires);
 /* 1 when `nonce` is stored and unexpired, 0 when not, -1 on error. */
 int store_nonce_live(struct store_conn *c, const char *nonce);
+/* A token's prefix for time t: a token expiring then sorts from it. */
+void store_nonce_time_key(time_t t, char key[9]);
+/* 1 when `nonce` has not expired at `now` (by its prefix), else 0. */
+int store_nonce_unexpired(const char *nonce, time_t now);
 
 /* Run the lookups on `c` up to store_read_end() in one snapshot.  Best
  * effort: without it each lookup runs alone.  Nothing may be written on

@@ -29,10 +29,25 @@ store_nonce_make(char *buf, size_t len, time_t expires)
 	if ((b64 = encoding_b64url_encode(r, sizeof(r))) == NULL ||
 	    strlen(b64) != STORE_NONCE_LEN - 8)
 		goto out;
-	snprintf(buf, len, "%08llx%s",
-	    (unsigned long long)expires & 0xffffffffULL, b64);
+	store_nonce_time_key(expires, buf);
+	snprintf(buf + 8, len - 8, "%s", b64);
 	rc = 0;
 out:
 	free(b64);
 	return rc;
+}
+
+void
+store_nonce_time_key(time_t t, char key[9])
+{
+	snprintf(key, 9, "%08llx", (unsigned long long)t & 0xffffffffULL);
+}
+
+int
+store_nonce_unexpired(const char *nonce, time_t now)
+{
+	char key[9];
+
+	store_nonce_time_key(now, key);
+	return strncmp(nonce, key, 8) >= 0;
 }

@@ -238,13 +238,6 @@ sqlst_obj_count(
 	return n;
 }
 
-/* `t` as the prefix of a token expiring then (core/store.h). */
-static void
-nonce_time_key(time_t t, char buf[9])
-{
-	snprintf(buf, 9, "%08llx", (unsigned long long)t & 0xffffffffULL);
-}
-
 int
 sqlst_obj_expire(void *conn, time_t now)
 {
@@ -262,7 +255,7 @@ sqlst_obj_expire(void *conn, time_t now)
 	if (sqlst_stmt_exec(c, st, "obj_expire") == -1 ||
 	    (st = sqlst_stmt_get(c, ST_NONCE_EXPIRE)) == NULL)
 		return -1;
-	nonce_time_key(now, key);
+	store_nonce_time_key(now, key);
 	if (sqlst_bind_text(st, 1, key) != SQLITE_OK) {
 		sqlst_log(c, "nonce_expire bind");
 		sqlst_stmt_done(st);
@@ -283,7 +276,7 @@ nonce_stmt(struct sqlite_conn *c, enum stmt_id which, const char *nonce)
 		return NULL;
 	e = sqlst_bind_text(st, 1, nonce);
 	if (which != ST_NONCE_PUT) {
-		nonce_time_key(time(NULL), key);
+		store_nonce_time_key(time(NULL), key);
 		/* SQLITE_TRANSIENT: key is on this stack. */
 		e |= sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
 	}

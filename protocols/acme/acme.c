@@ -291,6 +291,7 @@ acme_free(void *priv)
 	if (acme == NULL)
 		return;
 	acme_cfg_free(&acme->cfg);
+	nonce_memo_free(acme->nonces);
 	free(acme);
 }
 
@@ -305,6 +306,10 @@ acme_init(struct gateway *gw, const json_t *conf, void **priv, char *err,
 	acme->gw = gw;
 	if (acme_cfg_load(&acme->cfg, conf, err, errlen) == -1)
 		goto fail;
+	if ((acme->nonces = nonce_memo_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	for (size_t i = 0; i < acme->cfg.n_profiles; i++) {
 		if (policy_profile(gateway_policy(gw), acme->cfg.profiles[i]) ==
 		    NULL) {

@@ -25,6 +25,7 @@
 #include "core/http.h"
 #include "core/store.h"
 #include "protocols/acme/jws.h"
+#include "protocols/acme/nonce_memo.h"
 #include "protocols/protocol.h"
 #include "protocols/acme/validate.h"
 
@@ -81,6 +82,7 @@ struct acme_cfg {
 struct acme {
 	struct gateway *gw;
 	struct acme_cfg cfg;
+	struct nonce_memo *nonces; /* handed out, not presented yet */
 };
 
 #define ACME_KEY_CACHE 256

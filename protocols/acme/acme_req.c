@@ -151,9 +151,12 @@ static int
 acme_nonce_add(struct acme_req *ar)
 {
 	if (store_nonce_make(ar->nonce_new, sizeof(ar->nonce_new),
-	        time(NULL) + ar->acme->cfg.nonce_lifetime_s) == -1)
+	        time(NULL) + ar->acme->cfg.nonce_lifetime_s) == -1 ||
+	    store_txn_nonce_add(ar->txn, ar->nonce_new) == -1)
 		return -1;
-	return store_txn_nonce_add(ar->txn, ar->nonce_new);
+	/* Never sent unless this set commits (nonce_memo.h). */
+	nonce_memo_put(ar->acme->nonces, ar->nonce_new);
+	return 0;
 }
 
 static void
@@ -364,7 +367,8 @@ auth_jws_problem(struct acme_req *ar, enum jws_error e, const char *msg)
 }
 
 /* §6.5: the nonce must be one we issued and not used yet; using it is
- * part of this request's transaction, so a replay loses the race. */
+ * part of this request's transaction, so a replay loses the race.  The
+ * lookup is skipped for a nonce this process just handed out. */
 static int
 auth_nonce(struct acme_req *ar)
 {
@@ -376,7 +380,8 @@ auth_nonce(struct acme_req *ar)
 		    "(RFC 8555 §6.5)");
 		return -1;
 	}
-	if (store_nonce_live(ar->sc, nonce) != 1) {
+	if (!nonce_memo_claim(ar->acme->nonces, nonce, time(NULL)) &&
+	    store_nonce_live(ar->sc, nonce) != 1) {
 		acme_req_problem(ar, 400, ACME_ERR_BAD_NONCE,
 		    "unknown, expired or already used nonce");
 		return -1;

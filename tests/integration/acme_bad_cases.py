@@ -540,7 +540,9 @@ def no_tos_agreed(c):
 
 
 CASES = [
-    ("replayed nonce", 400, "badNonce", replayed_nonce),
+    # Refused before any work, not only when the commit conflicts.
+    ("replayed nonce", 400, "badNonce", replayed_nonce,
+     detail_has("already used nonce")),
     ("unknown nonce", 400, "badNonce", unknown_nonce),
     ("JWS url is not the request URL", 401, "unauthorized", wrong_url),
     ("unknown kid", 400, "accountDoesNotExist", unknown_kid),
