@@ -8,6 +8,7 @@
  * answer travelled: "tcp" reaches a TCP-only server and reuses one
  * connection, "udp" never reaches it and fails within a short deadline,
  * and a whole http-01 validation does the same from its configuration.
+ * With a trust anchor, its unsigned answers under the anchor are bogus.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -297,6 +298,36 @@ test_udp_misses_tcp_only(void **state)
 	assert_int_equal(f->r.tcp_accepts, 0);
 }
 
+/* With a trust anchor the answers are validated: this responder signs
+ * nothing, so under the anchored zone an A record is bogus; without one
+ * (every other test) the same answer is used as is. */
+static void
+test_trust_anchor_validates(void **state)
+{
+	struct fixture *f = *state;
+	char ta[] = "/tmp/test_acme_dns_ta.XXXXXX";
+	int fd;
+	FILE *fp;
+
+	responder_start(f, 0);
+	assert_true((fd = mkstemp(ta)) != -1);
+	assert_non_null(fp = fdopen(fd, "w"));
+	fprintf(fp,
+	    "signed.example.com. 3600 IN DS 12345 13 2 "
+	    "0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef\n");
+	assert_int_equal(fclose(fp), 0);
+	assert_non_null(
+	    f->dns = acme_dns_new(f->base, f->resolver, ta, ACME_DNS_TCP));
+	/* libunbound reads the file when the first query goes out. */
+	assert_int_equal(lookup_a(f, "a.signed.example.com", 5000), -1);
+	unlink(ta);
+	assert_int_equal(f->called, 1);
+	assert_int_equal(f->status, ACME_DNS_BOGUS);
+	/* Outside the anchored zone nothing is checked. */
+	assert_int_equal(lookup_a(f, "a.plain.example.net", 5000), 1);
+}
+
 /* With both transports served, each setting gets its own answer, and the
  * other transport sees nothing. */
 static void
@@ -455,6 +486,8 @@ main(void)
 	        test_each_transport_alone, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_validation_follows_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_trust_anchor_validates, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
