@@ -24,7 +24,7 @@ struct nonce_memo;
 /* NULL on allocation failure. */
 struct nonce_memo *nonce_memo_new(void);
 void nonce_memo_free(struct nonce_memo *m);
-/* Remember a nonce from store_nonce_make() (longer ones are ignored). */
+/* Remember a nonce from store_nonce_make(); any other text is ignored. */
 void nonce_memo_put(struct nonce_memo *m, const char *nonce);
 /* 1 when `nonce` was put, not claimed since and unexpired at `now`: it
  * is forgotten.  0 otherwise: ask the store. */
