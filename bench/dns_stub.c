@@ -1,7 +1,8 @@
 /*
  * The benchmark's DNS server (bench/run_acme.sh): every A question is
  * answered 127.0.0.1, every other question with an empty NOERROR answer
- * (no AAAA, no CAA, no TXT), over UDP and TCP on one loopback port.
+ * (no AAAA, no CAA, no TXT) that carries the root's SOA with TTL 0, over
+ * UDP and TCP on one loopback port.
  *
  *   dns_stub PORT
  *
@@ -35,10 +36,14 @@
 
 #define DNS_HEADER 12
 #define DNS_TYPE_A 1
+#define DNS_TYPE_SOA 6
 #define DNS_CLASS_IN 1
 /* The largest UDP message without EDNS (RFC 1035 §4.2.1), and room for
  * a question of a 255-byte name plus one A record. */
 #define DNS_MSG_MAX 512
+/* An answer is the header, the question (at most 259 bytes: see
+ * question_len) and one record of at most 33: it fits in DNS_MSG_MAX. */
+#define DNS_ANSWER_MAX DNS_MSG_MAX
 #define CONN_MAX 256 /* TCP connections at once; more wait in the backlog */
 /* Input kept per connection: several pipelined queries, and always room
  * for a whole one (longer ones are malformed). */
@@ -100,6 +105,14 @@ answer(const unsigned char *query, size_t qlen, unsigned char *out)
 	    DNS_HEADER, /* the name: a pointer to the question's */
 	    0, DNS_TYPE_A, 0, DNS_CLASS_IN, 0, 0, 0, 0, /* TTL 0 */
 	    0, 4, 127, 0, 0, 1};
+	/* The root's SOA, TTL and minimum 0: what makes "no such record"
+	 * negative-cacheable for 0 s (RFC 2308 §5).  Without it a
+	 * resolver picks a time of its own (libunbound: 5 s). */
+	static const unsigned char soa_record[] = {0,     /* owner: the root */
+	    0, DNS_TYPE_SOA, 0, DNS_CLASS_IN, 0, 0, 0, 0, /* TTL 0 */
+	    0, 22, 0, 0, /* mname, rname: the root */
+	    0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* serial.. */
+	    0, 0, 0, 0};                                    /* minimum: 0 */
 	size_t ql, len;
 	unsigned type, class;
 	int is_a;
@@ -117,12 +130,15 @@ answer(const unsigned char *query, size_t qlen, unsigned char *out)
 	out[2] = (unsigned char)(0x84 | (query[2] & 0x01)); /* QR AA, RD */
 	out[3] = 0x80;                                      /* RA, NOERROR */
 	put16(out + 6, is_a ? 1 : 0);                       /* answers */
-	put16(out + 8, 0);                                  /* authority */
+	put16(out + 8, is_a ? 0 : 1);                       /* authority */
 	put16(out + 10, 0); /* additional: the query's EDNS is not echoed */
 	len = DNS_HEADER + ql;
 	if (is_a) {
 		memcpy(out + len, a_record, sizeof(a_record));
 		len += sizeof(a_record);
+	} else {
+		memcpy(out + len, soa_record, sizeof(soa_record));
+		len += sizeof(soa_record);
 	}
 	return len;
 }
@@ -131,7 +147,7 @@ answer(const unsigned char *query, size_t qlen, unsigned char *out)
 static void
 udp_serve(int fd)
 {
-	unsigned char query[DNS_MSG_MAX], reply[DNS_MSG_MAX + 16];
+	unsigned char query[DNS_MSG_MAX], reply[DNS_ANSWER_MAX];
 	struct sockaddr_storage peer;
 	socklen_t plen;
 	ssize_t n;
@@ -181,7 +197,7 @@ tcp_accept(int lfd)
 static int
 conn_serve(struct conn *c)
 {
-	unsigned char reply[2 + DNS_MSG_MAX + 16];
+	unsigned char reply[2 + DNS_ANSWER_MAX];
 	size_t qlen, len, off = 0;
 	ssize_t n;
 
