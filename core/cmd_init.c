@@ -453,15 +453,15 @@ init_profile(const struct init_opts *o)
 static json_t *
 init_acme(const struct init_opts *o)
 {
-	return json_pack("{s:s, s:[s], s:n, s:n, s:[s], s:b, s:i, s:i, "
+	return json_pack("{s:s, s:[s], s:n, s:n, s:[s], s:b, s:i, s:i, s:s, "
 	                 "s:i, s:i, s:i, s:{s:s?, s:s, s:n, s:i, s:i, s:b, "
 	                 "s:i, s:b}}",
 	    "default_profile", "default", "profiles", "default",
 	    "terms_of_service", "website", "caa_identities", "enrolld.invalid",
 	    "external_account_required", 0, "order_lifetime_s", 7 * 86400,
-	    "nonce_lifetime_s", 3600, "orders_per_hour", 300,
-	    "failed_validations_per_hour", 60, "retry_after_s", 2, "validation",
-	    "resolver", o->acme_resolver, "dns_transport", "tcp",
+	    "nonce_lifetime_s", 3600, "nonce_scope", "node", "orders_per_hour",
+	    300, "failed_validations_per_hour", 60, "retry_after_s", 2,
+	    "validation", "resolver", o->acme_resolver, "dns_transport", "tcp",
 	    "trust_anchor", "http01_port", o->http01_port, "tlsalpn01_port",
 	    o->tlsalpn01_port, "allow_private_targets", o->allow_private,
 	    "timeout_ms", 10000, "caa", 1);

@@ -20,8 +20,8 @@ static const char *const acme_prefixes[] = {ACME_PREFIX, NULL};
 static const char *const cfg_keys[] = {"default_profile", "profiles",
     "terms_of_service", "website", "caa_identities",
     "external_account_required", "order_lifetime_s", "nonce_lifetime_s",
-    "orders_per_hour", "failed_validations_per_hour", "retry_after_s",
-    "validation", NULL};
+    "nonce_scope", "orders_per_hour", "failed_validations_per_hour",
+    "retry_after_s", "validation", NULL};
 static const char *const val_keys[] = {"resolver", "trust_anchor",
     "http01_port", "tlsalpn01_port", "allow_private_targets", "timeout_ms",
     "caa", "dns_transport", NULL};
@@ -167,23 +167,24 @@ acme_cfg_free(struct acme_cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-/* validation.dns_transport: "tcp" (the default) or "udp".  0 / -1. */
+/* obj.key: one of two words, `first` (the default, 0) or `second` (1).
+ * 0 / -1. */
 static int
-cfg_transport(const json_t *obj, const char *where,
-    enum acme_dns_transport *out, char *err, size_t errlen)
+cfg_either(const json_t *obj, const char *where, const char *key,
+    const char *first, const char *second, int *out, char *err, size_t errlen)
 {
-	const json_t *v = json_object_get(obj, "dns_transport");
+	const json_t *v = json_object_get(obj, key);
 	const char *s = json_is_string(v) ? json_string_value(v) : "";
 
-	*out = ACME_DNS_TCP;
-	if (v == NULL || strcmp(s, "tcp") == 0)
+	*out = 0;
+	if (v == NULL || strcmp(s, first) == 0)
 		return 0;
-	if (strcmp(s, "udp") == 0) {
-		*out = ACME_DNS_UDP;
+	if (strcmp(s, second) == 0) {
+		*out = 1;
 		return 0;
 	}
-	snprintf(
-	    err, errlen, "%s.dns_transport: must be \"tcp\" or \"udp\"", where);
+	snprintf(err, errlen, "%s.%s: must be \"%s\" or \"%s\"", where, key,
+	    first, second);
 	return -1;
 }
 
@@ -193,6 +194,7 @@ cfg_load_validation(
 {
 	const char *w = "acme.validation";
 	char *resolver = NULL, *anchor = NULL;
+	int udp;
 
 	if (v != NULL && !json_is_object(v)) {
 		snprintf(err, errlen, "%s: must be an object", w);
@@ -215,8 +217,10 @@ cfg_load_validation(
 	    cfg_int(v, w, "timeout_ms", 100, 120000, 10000, &vc->timeout_ms,
 	        err, errlen) == -1 ||
 	    cfg_bool(v, w, "caa", 1, &vc->caa, err, errlen) == -1 ||
-	    cfg_transport(v, w, &vc->dns_transport, err, errlen) == -1)
+	    cfg_either(
+	        v, w, "dns_transport", "tcp", "udp", &udp, err, errlen) == -1)
 		return -1;
+	vc->dns_transport = udp ? ACME_DNS_UDP : ACME_DNS_TCP;
 	return 0;
 }
 
@@ -250,6 +254,8 @@ acme_cfg_load(
 	        &cfg->order_lifetime_s, err, errlen) == -1 ||
 	    cfg_int(conf, w, "nonce_lifetime_s", 10, 86400, 3600,
 	        &cfg->nonce_lifetime_s, err, errlen) == -1 ||
+	    cfg_either(conf, w, "nonce_scope", "node", "shared",
+	        &cfg->shared_nonces, err, errlen) == -1 ||
 	    cfg_int(conf, w, "orders_per_hour", 0, 10000000, 0,
 	        &cfg->orders_per_hour, err, errlen) == -1 ||
 	    cfg_int(conf, w, "failed_validations_per_hour", 0, 10000000, 0,
@@ -291,7 +297,7 @@ acme_free(void *priv)
 	if (acme == NULL)
 		return;
 	acme_cfg_free(&acme->cfg);
-	nonce_memo_free(acme->nonces);
+	acme_nonces_free(acme->nonces);
 	free(acme);
 }
 
@@ -306,7 +312,7 @@ acme_init(struct gateway *gw, const json_t *conf, void **priv, char *err,
 	acme->gw = gw;
 	if (acme_cfg_load(&acme->cfg, conf, err, errlen) == -1)
 		goto fail;
-	if ((acme->nonces = nonce_memo_new()) == NULL) {
+	if ((acme->nonces = acme_nonces_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

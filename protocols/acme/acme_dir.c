@@ -57,7 +57,8 @@ acme_directory(struct acme_req *ar)
 void
 acme_new_nonce(struct acme_req *ar)
 {
-	/* §7.2: 200 for HEAD, 204 for GET; the nonce is stored first. */
+	/* §7.2: 200 for HEAD, 204 for GET; a shared-scope nonce is stored
+	 * first. */
 	ar->status = strcmp(http_req_method(ar->r), "HEAD") == 0 ? 200 : 204;
 	acme_req_commit(ar);
 }

@@ -25,7 +25,7 @@
 #include "core/http.h"
 #include "core/store.h"
 #include "protocols/acme/jws.h"
-#include "protocols/acme/nonce_memo.h"
+#include "protocols/acme/nonces.h"
 #include "protocols/protocol.h"
 #include "protocols/acme/validate.h"
 
@@ -73,6 +73,7 @@ struct acme_cfg {
 	int eab_required;
 	int order_lifetime_s; /* pending orders and authorizations */
 	int nonce_lifetime_s;
+	int shared_nonces;   /* nonce_scope "shared": kept in the store */
 	int orders_per_hour; /* per account; 0 = unlimited */
 	int failed_validations_per_hour;
 	int retry_after_s; /* processing orders */
@@ -82,7 +83,7 @@ struct acme_cfg {
 struct acme {
 	struct gateway *gw;
 	struct acme_cfg cfg;
-	struct nonce_memo *nonces; /* handed out, not presented yet */
+	struct acme_nonces *nonces; /* handed out, not presented yet */
 };
 
 #define ACME_KEY_CACHE 256

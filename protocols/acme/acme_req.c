@@ -146,16 +146,18 @@ acme_req_free(struct acme_req *ar)
 	free(ar);
 }
 
-/* Queue a fresh nonce (§7.2) in ar->txn; its value in ar->nonce_new. */
+/* A fresh nonce (§7.2) in ar->nonce_new, in this process's table and,
+ * with shared scope, queued in ar->txn (nonces.h). */
 static int
 acme_nonce_add(struct acme_req *ar)
 {
 	if (store_nonce_make(ar->nonce_new, sizeof(ar->nonce_new),
 	        time(NULL) + ar->acme->cfg.nonce_lifetime_s) == -1 ||
-	    store_txn_nonce_add(ar->txn, ar->nonce_new) == -1)
+	    (ar->acme->cfg.shared_nonces &&
+	        store_txn_nonce_add(ar->txn, ar->nonce_new) == -1))
 		return -1;
-	/* Never sent unless this set commits (nonce_memo.h). */
-	nonce_memo_put(ar->acme->nonces, ar->nonce_new);
+	/* Shared scope: never sent unless this set commits. */
+	acme_nonces_put(ar->acme->nonces, ar->nonce_new);
 	return 0;
 }
 
@@ -263,10 +265,18 @@ acme_req_problem_sub(struct acme_req *ar, int status, const char *type,
 	 * request is written. */
 	store_txn_free(ar->txn);
 	ar->nonce_new[0] = '\0';
-	if ((ar->txn = store_txn_new()) != NULL)
-		store_txn_set_light(ar->txn, 1);
-	if (ar->txn == NULL || acme_nonce_add(ar) == -1 ||
-	    store_submit_txn(gateway_store(ar->acme->gw), http_req_base(ar->r),
+	if ((ar->txn = store_txn_new()) == NULL || acme_nonce_add(ar) == -1) {
+		ar->nonce_new[0] = '\0';
+		acme_req_send(ar);
+		return;
+	}
+	/* Node-scoped nonces: nothing to write. */
+	if (store_txn_size(ar->txn) == 0) {
+		acme_req_send(ar);
+		return;
+	}
+	store_txn_set_light(ar->txn, 1);
+	if (store_submit_txn(gateway_store(ar->acme->gw), http_req_base(ar->r),
 	        ar->txn, acme_problem_committed, ar) == -1) {
 		ar->txn = NULL;
 		ar->nonce_new[0] = '\0';
@@ -333,6 +343,12 @@ acme_req_commit(struct acme_req *ar)
 	}
 	t = ar->txn;
 	ar->txn = NULL;
+	/* A POST-as-GET with node-scoped nonces writes nothing. */
+	if (store_txn_size(t) == 0) {
+		store_txn_free(t);
+		acme_committed(0, ar);
+		return;
+	}
 	if (store_submit_txn(gateway_store(ar->acme->gw), http_req_base(ar->r),
 	        t, acme_committed, ar) == -1) {
 		if ((ar->txn = store_txn_new()) == NULL) {
@@ -366,13 +382,18 @@ auth_jws_problem(struct acme_req *ar, enum jws_error e, const char *msg)
 	}
 }
 
-/* §6.5: the nonce must be one we issued and not used yet; using it is
- * part of this request's transaction, so a replay loses the race.  The
- * lookup is skipped for a nonce this process just handed out. */
+/*
+ * §6.5: the nonce must be one we issued and not used yet (nonces.h).
+ * Node scope: claimed from this process's table, and that is all.
+ * Shared scope: a nonce not in the table is looked up in the store, and
+ * using it is part of this request's transaction, so a replay loses the
+ * race.
+ */
 static int
 auth_nonce(struct acme_req *ar)
 {
 	const char *nonce = jws_nonce(ar->jws);
+	int shared = ar->acme->cfg.shared_nonces;
 
 	if (nonce == NULL || strlen(nonce) > 64) {
 		acme_req_problem(ar, 400, ACME_ERR_BAD_NONCE,
@@ -380,13 +401,13 @@ auth_nonce(struct acme_req *ar)
 		    "(RFC 8555 §6.5)");
 		return -1;
 	}
-	if (!nonce_memo_claim(ar->acme->nonces, nonce, time(NULL)) &&
-	    store_nonce_live(ar->sc, nonce) != 1) {
+	if (!acme_nonces_claim(ar->acme->nonces, nonce, time(NULL)) &&
+	    (!shared || store_nonce_live(ar->sc, nonce) != 1)) {
 		acme_req_problem(ar, 400, ACME_ERR_BAD_NONCE,
 		    "unknown, expired or already used nonce");
 		return -1;
 	}
-	if (store_txn_nonce_take(ar->txn, nonce) == -1) {
+	if (shared && store_txn_nonce_take(ar->txn, nonce) == -1) {
 		acme_req_problem(ar, 500, ACME_ERR_SERVER, "out of memory");
 		return -1;
 	}
