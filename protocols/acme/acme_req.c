@@ -343,8 +343,10 @@ acme_req_commit(struct acme_req *ar)
 	}
 	t = ar->txn;
 	ar->txn = NULL;
-	/* A POST-as-GET with node-scoped nonces writes nothing. */
-	if (store_txn_size(t) == 0) {
+	/* A POST-as-GET with node-scoped nonces writes nothing.  (Work
+	 * started after the commit keeps the usual path, which watches for
+	 * the client going away meanwhile.) */
+	if (store_txn_size(t) == 0 && ar->after_commit == NULL) {
 		store_txn_free(t);
 		acme_committed(0, ar);
 		return;

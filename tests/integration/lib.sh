@@ -90,6 +90,22 @@ lib_check()
 	fi
 }
 
+# lib_rows FILE: each "ok   - " / "FAIL - " line a helper script wrote to
+# FILE counts as one case of this test; LIB_ROWS says how many there were.
+lib_rows()
+{
+	local line
+	LIB_ROWS=0
+	while IFS= read -r line; do
+		case $line in
+		"ok   - "*) lib_ok "${line#ok   - }" ;;
+		"FAIL - "*) lib_fail "${line#FAIL - }" ;;
+		*) continue ;;
+		esac
+		LIB_ROWS=$((LIB_ROWS + 1))
+	done <"$1"
+}
+
 # Print the summary line and leave with the test's verdict.
 lib_summary()
 {

@@ -62,15 +62,9 @@ timeout 600 python3 "$LIB_DIR/acme_bad_cases.py" "$D/ca.pem" \
     "https://127.0.0.1:$LIB_PORT/acme/directory" "$HTTP01" \
     "$D/enrolld.db" >"$W/cases.out" 2>&1
 rc=$?
-rows=0
-while IFS= read -r line; do
-	case $line in
-	"ok   - "*) lib_ok "${line#ok   - }"; rows=$((rows + 1)) ;;
-	"FAIL - "*) lib_fail "${line#FAIL - }"; rows=$((rows + 1)) ;;
-	esac
-done <"$W/cases.out"
-if [ "$rc" -gt 1 ] || [ "$rows" -lt 56 ]; then
-	lib_fail "acme_bad_cases.py exited $rc after $rows rows: $(tail -5 \
+lib_rows "$W/cases.out"
+if [ "$rc" -gt 1 ] || [ "$LIB_ROWS" -lt 56 ]; then
+	lib_fail "acme_bad_cases.py exited $rc after $LIB_ROWS rows: $(tail -5 \
 	    "$W/cases.out" | tr '\n' ' ')"
 fi
 
