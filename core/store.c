@@ -307,8 +307,9 @@ writer_take(struct store *st, int *stop)
 	return batch;
 }
 
-/* The writer thread: take every queued job, commit them, run the
- * driver's chores, repeat; drains the queue before it honours stop. */
+/* The writer thread: take every queued job, commit them, answer them,
+ * run the driver's chores, repeat; drains the queue before it honours
+ * stop. */
 static void *
 writer_main(void *arg)
 {
@@ -322,10 +323,13 @@ writer_main(void *arg)
 			break;
 		if (batch != NULL)
 			batch_run(st, batch);
+		/* The answers go out first: a checkpoint copies up to a
+		 * thousand pages and syncs the database file, and no caller
+		 * needs to wait for that. */
+		batch_complete(batch);
 		if (st->inline_ok && st->ops->maintain_due(st->wconn))
 			st->ops->maintain(st->wconn);
 		pthread_mutex_unlock(&st->wmu);
-		batch_complete(batch);
 	}
 	return NULL;
 }
