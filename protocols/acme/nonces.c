@@ -16,7 +16,7 @@
 #define NONCE_SETS (1u << NONCE_SET_BITS)
 #define NONCE_EXPIRY_LEN 8 /* the hex expiry that starts a token */
 
-_Static_assert(NONCE_SETS *NONCE_WAYS == NONCES_CAPACITY,
+_Static_assert((NONCE_SETS) * (NONCE_WAYS) == NONCES_CAPACITY,
     "NONCES_CAPACITY is the table's size");
 
 /* An empty way starts with '\0'. */

@@ -23,6 +23,20 @@
 #define MANY 100000
 #define BATCH 256
 
+/* Make `count` fresh nonces expiring at `expires` into n, each put. */
+static void
+put_fresh(struct acme_nonces *m, char (*n)[STORE_NONCE_LEN + 1], long count,
+    time_t expires)
+{
+	long i;
+
+	for (i = 0; i < count; i++) {
+		assert_int_equal(
+		    store_nonce_make(n[i], sizeof(n[i]), expires), 0);
+		acme_nonces_put(m, n[i]);
+	}
+}
+
 static void
 test_claim_once(void **state)
 {
@@ -82,11 +96,7 @@ test_no_loss(void **state)
 
 	(void)state;
 	assert_non_null(m = acme_nonces_new());
-	for (i = 0; i < FEW; i++) {
-		assert_int_equal(
-		    store_nonce_make(n[i], sizeof(n[i]), now + 60), 0);
-		acme_nonces_put(m, n[i]);
-	}
+	put_fresh(m, n, FEW, now + 60);
 	for (i = 0; i < FEW; i++) {
 		assert_int_equal(acme_nonces_claim(m, n[i], now), 1);
 		assert_int_equal(acme_nonces_claim(m, n[i], now), 0);
@@ -112,16 +122,8 @@ test_pressure(void **state)
 	(void)state;
 	assert_int_equal(NONCES_CAPACITY, 131072);
 	assert_non_null(m = acme_nonces_new());
-	for (i = 0; i < MANY; i++) {
-		assert_int_equal(
-		    store_nonce_make(early[i], sizeof(early[i]), now + 60), 0);
-		acme_nonces_put(m, early[i]);
-	}
-	for (i = 0; i < MANY; i++) {
-		assert_int_equal(
-		    store_nonce_make(late[i], sizeof(late[i]), now + 120), 0);
-		acme_nonces_put(m, late[i]);
-	}
+	put_fresh(m, early, MANY, now + 60);
+	put_fresh(m, late, MANY, now + 120);
 	for (i = 0; i < MANY; i++) {
 		kept_early += acme_nonces_claim(m, early[i], now);
 		kept_late += acme_nonces_claim(m, late[i], now);
@@ -165,11 +167,7 @@ test_threads(void **state)
 	(void)state;
 	assert_non_null(m = acme_nonces_new());
 	for (round = 0; round < 20; round++) {
-		for (i = 0; i < BATCH; i++) {
-			assert_int_equal(
-			    store_nonce_make(n[i], sizeof(n[i]), now + 60), 0);
-			acme_nonces_put(m, n[i]);
-		}
+		put_fresh(m, n, BATCH, now + 60);
 		for (i = 0; i < 2; i++) {
 			r[i].m = m;
 			r[i].n = n;
